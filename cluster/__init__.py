@@ -1,0 +1,1 @@
+"""Head side: starting Ray, the shard scheduler, model shipping, and the single DuckDB writer loop."""

@@ -1,0 +1,98 @@
+"""Rows as they travel from a laptop to the head: one `SampleRecord` per generated sample.
+
+Field names are the DuckDB `samples` columns, so the writer inserts them as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+VERDICTS = (
+    "pass",
+    "assertion_failure",
+    "runtime_error",
+    "syntax_error",
+    "timeout",
+    "memory_limit",
+    "sandbox_violation",
+)
+# A sample whose generation itself failed (e.g. the prompt exceeded the context) is recorded, not dropped.
+STATUSES = VERDICTS + ("generation_error",)
+
+
+@dataclass
+class SampleRecord:
+    run_id: str
+    node_id: str
+    model_id: str
+    suite: str
+    task_id: str
+    sample_idx: int
+    replica: str
+    seed: int
+    completion: str
+    status: str
+    passed: bool
+    error: str | None
+    prompt_tokens: int
+    gen_tokens: int
+    prompt_ms: float
+    gen_ms: float
+    ttft_ms: float
+    wall_ms: float
+    score_ms: float
+    peak_rss_mb: float
+    created_at: str  # ISO-8601 UTC
+    shard_id: str
+    suite_version: str
+    temperature: float
+    finish_reason: str
+    n_threads: int
+
+    @property
+    def key(self) -> tuple:
+        return (self.model_id, self.suite, self.task_id, self.sample_idx, self.replica)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass
+class ShardRecord:
+    run_id: str
+    shard_id: str
+    node_id: str
+    model_id: str
+    suite: str
+    n_tasks: int
+    load_ms: float
+    n_threads: int
+    started_at: str
+    finished_at: str
+    status: str
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+@dataclass
+class PerplexityRecord:
+    run_id: str
+    node_id: str
+    model_id: str
+    corpus: str
+    tokens: int
+    ppl: float
+    kld_mean: float | None
+    top1_agreement: float | None
+    base_model_id: str | None
+    created_at: str
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        return [f.name for f in fields(cls)]

@@ -1,0 +1,146 @@
+"""The head's single writer: everything a run records goes through `ResultStore`.
+
+Each method opens the file, writes one batch in one transaction, and closes it,
+so readers (`lqbench query`, `lqbench report`) can open it between batches.
+Sample inserts are idempotent on the sample key, so a shard that is retried after
+a lost node never duplicates a row.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable
+
+from lqbench import __version__
+from lqbench.records import PerplexityRecord, SampleRecord, ShardRecord
+from lqbench.store.db import connect_read_only, connect_write
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+
+
+def _insert(con, table: str, columns: list[str], rows: list[tuple], conflict: str = "") -> None:
+    if not rows:
+        return
+    placeholders = ", ".join("?" for _ in columns)
+    con.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) {conflict}", rows
+    )
+
+
+class ResultStore:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def ensure(self) -> None:
+        """Create and migrate the file if needed."""
+        with connect_write(self.path):
+            pass
+
+    # --- runs -----------------------------------------------------------
+    def begin_run(self, run_id: str, config: dict, plan_name: str = "") -> None:
+        with connect_write(self.path) as con:
+            con.execute(
+                "INSERT INTO runs (run_id, started_at, status, config_json, lqbench_version, plan_name)"
+                " VALUES (?, ?, 'running', ?, ?, ?)",
+                [run_id, utc_now(), json.dumps(config, sort_keys=True), __version__, plan_name],
+            )
+
+    def resume_run(self, run_id: str) -> dict:
+        """Mark an existing run running again and return its stored config."""
+        with connect_write(self.path) as con:
+            row = con.execute("SELECT config_json FROM runs WHERE run_id = ?", [run_id]).fetchone()
+            if row is None:
+                from lqbench.errors import LqbenchError
+
+                raise LqbenchError(f"no run {run_id!r} in {self.path}")
+            con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run_id])
+            return json.loads(row[0])
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        with connect_write(self.path) as con:
+            con.execute(
+                "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, utc_now(), run_id]
+            )
+
+    # --- reference rows -------------------------------------------------
+    def upsert_nodes(self, fingerprints: Iterable[dict]) -> None:
+        cols = ["node_id", "hostname", "cpu_model", "physical_cores", "logical_cores", "ram_gb", "os",
+                "arch", "mem_bandwidth_gbs", "llama_cpp_version", "labels_json"]
+        now = utc_now()
+        with connect_write(self.path) as con:
+            for fp in fingerprints:
+                values = [fp.get(c) for c in cols]
+                con.execute(
+                    f"INSERT INTO nodes ({', '.join(cols)}, first_seen, last_seen)"
+                    f" VALUES ({', '.join('?' for _ in cols)}, ?, ?)"
+                    " ON CONFLICT (node_id) DO UPDATE SET last_seen = excluded.last_seen,"
+                    " mem_bandwidth_gbs = excluded.mem_bandwidth_gbs, labels_json = excluded.labels_json,"
+                    " llama_cpp_version = excluded.llama_cpp_version",
+                    values + [now, now],
+                )
+
+    def upsert_models(self, models: Iterable[dict]) -> None:
+        cols = ["model_id", "name", "quant", "path", "sha256", "file_bytes", "n_params", "bits_per_weight",
+                "base_sha256", "requantized", "architecture"]
+        rows = [tuple(m.get(c) for c in cols) for m in models]
+        with connect_write(self.path) as con:
+            _insert(con, "models", cols, rows, "ON CONFLICT (model_id) DO NOTHING")
+
+    def upsert_tasks(self, tasks: Iterable) -> None:
+        cols = ["suite", "task_id", "prompt", "tests", "stop_tokens", "suite_version", "topic", "difficulty"]
+        rows = [(t.suite, t.task_id, t.prompt, t.tests, list(t.stop_tokens), t.suite_version, t.topic,
+                 t.difficulty) for t in tasks]
+        with connect_write(self.path) as con:
+            _insert(con, "tasks", cols, rows, "ON CONFLICT DO NOTHING")
+
+    # --- results --------------------------------------------------------
+    def write_batch(
+        self,
+        samples: list[SampleRecord],
+        shards: list[ShardRecord] = (),
+        perplexities: list[PerplexityRecord] = (),
+    ) -> int:
+        """Insert one batch atomically; samples already present are skipped. Returns rows new."""
+        if not samples and not shards and not perplexities:
+            return 0
+        with connect_write(self.path) as con:
+            before = con.execute("SELECT count(*) FROM samples").fetchone()[0]
+            cols = SampleRecord.columns()
+            _insert(con, "samples", cols, [tuple(getattr(s, c) for c in cols) for s in samples],
+                    "ON CONFLICT DO NOTHING")
+            scols = ShardRecord.columns()
+            _insert(con, "shards", scols, [tuple(getattr(s, c) for c in scols) for s in shards])
+            pcols = PerplexityRecord.columns()
+            _insert(con, "perplexity", pcols, [tuple(getattr(p, c) for c in pcols) for p in perplexities])
+            after = con.execute("SELECT count(*) FROM samples").fetchone()[0]
+        return after - before
+
+    def done_keys(self, run_id: str) -> set[tuple]:
+        """Sample keys already recorded for a run: (model_id, suite, task_id, sample_idx, replica)."""
+        if not self.path.exists():
+            return set()
+        with connect_read_only(self.path) as con:
+            try:
+                rows = con.execute(
+                    "SELECT model_id, suite, task_id, sample_idx, replica FROM samples WHERE run_id = ?",
+                    [run_id],
+                ).fetchall()
+            except Exception:  # file exists but has no schema yet
+                return set()
+        return {tuple(r) for r in rows}
+
+    def done_perplexity(self, run_id: str) -> set[tuple]:
+        if not self.path.exists():
+            return set()
+        with connect_read_only(self.path) as con:
+            try:
+                rows = con.execute(
+                    "SELECT model_id, corpus, node_id FROM perplexity WHERE run_id = ?", [run_id]
+                ).fetchall()
+            except Exception:
+                return set()
+        return {tuple(r) for r in rows}
