@@ -6,6 +6,7 @@ Field names are the DuckDB `samples` columns, so the writer inserts them as they
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
 
 VERDICTS = (
     "pass",
@@ -18,6 +19,11 @@ VERDICTS = (
 )
 # A sample whose generation itself failed (e.g. the prompt exceeded the context) is recorded, not dropped.
 STATUSES = VERDICTS + ("generation_error",)
+
+
+def utc_now() -> str:
+    """Timestamps are naive UTC ISO strings, which DuckDB reads as TIMESTAMP."""
+    return datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
 
 
 @dataclass

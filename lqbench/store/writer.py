@@ -9,17 +9,12 @@ a lost node never duplicates a row.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
 from lqbench import __version__
-from lqbench.records import PerplexityRecord, SampleRecord, ShardRecord
+from lqbench.records import PerplexityRecord, SampleRecord, ShardRecord, utc_now
 from lqbench.store.db import connect_read_only, connect_write
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
 
 
 def _insert(con, table: str, columns: list[str], rows: list[tuple], conflict: str = "") -> None:

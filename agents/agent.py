@@ -1,0 +1,86 @@
+"""The laptop's agent: one Ray actor per node that owns the node's cores and runs shards.
+
+It keeps the loaded model between shards of the same model (the scheduler sends it
+those first) and one scorer pool for its lifetime. `run_shard` is a Ray streaming
+generator: each sample goes back to the head the moment it is scored, so a laptop
+that vanishes mid-shard loses only the sample it was working on.
+"""
+
+from __future__ import annotations
+
+import os
+
+import ray
+
+from lqbench.records import ShardRecord, utc_now
+from lqbench.shard import Shard, run_shard
+
+AGENT_RESOURCE = "lqbench_agent"  # one unit per node: exactly one agent per laptop
+
+
+@ray.remote(max_restarts=0)
+class NodeAgent:
+    def __init__(self, name: str, labels: dict, n_threads: int | None = None, measure_bandwidth: bool = True):
+        from lqbench.hardware import fingerprint, physical_cores
+
+        self.fp = fingerprint(measure_bandwidth=measure_bandwidth, labels=labels, name=name)
+        self.node_id = self.fp["node_id"]
+        self.n_threads = n_threads or physical_cores()
+        self._generator = None
+        self._generator_key = None
+        self._pool = None
+        self._pool_key = None
+
+    def info(self) -> dict:
+        return self.fp
+
+    def _model_path(self, model: dict) -> str:
+        from agents.model_files import local_model_path
+
+        return local_model_path(model)
+
+    def _load(self, path: str, n_threads: int, n_ctx: int) -> float | None:
+        """Load the model unless it is already loaded; the load time in ms, or None if reused."""
+        key = (path, n_threads, n_ctx)
+        if self._generator_key == key:
+            return None
+        if self._generator is not None:
+            self._generator.close()
+            self._generator, self._generator_key = None, None
+        from lqbench.generation import LlamaGenerator
+
+        self._generator = LlamaGenerator(path, n_threads=n_threads, n_ctx=n_ctx)
+        self._generator_key = key
+        return self._generator.load_ms
+
+    def _scorer(self, scoring: dict):
+        from lqbench.scorer import ScoreLimits, ScorerPool
+
+        key = tuple(sorted(scoring.items()))
+        if self._pool_key != key:
+            if self._pool is not None:
+                self._pool.close()
+            # One scoring process: llama.cpp already uses the cores, and scoring takes milliseconds.
+            self._pool = ScorerPool(jobs=1, limits=ScoreLimits(**scoring))
+            self._pool_key = key
+        return self._pool
+
+    def run_shard(self, shard_dict: dict, skip: list):
+        """Yield {"kind": "sample", "record": ...} per sample, then {"kind": "shard", ...}."""
+        shard = Shard.from_dict(shard_dict)
+        started = utc_now()
+        n_threads = int(shard.inference.get("n_threads") or self.n_threads)
+        path = self._model_path(shard.model)
+        load_ms = self._load(path, n_threads, int(shard.inference.get("n_ctx", 2048)))
+        scorer = self._scorer(shard.scoring)
+        skip_keys = {tuple(k) for k in skip}
+        for record in run_shard(shard, self._generator, scorer, node_id=self.node_id, n_threads=n_threads,
+                                skip=skip_keys):
+            yield {"kind": "sample", "record": record.to_dict()}
+        yield {"kind": "shard", "record": ShardRecord(
+            run_id=shard.run_id, shard_id=shard.shard_id, node_id=self.node_id, model_id=shard.model_id,
+            suite=shard.suite, n_tasks=len(shard.tasks), load_ms=load_ms, n_threads=n_threads,
+            started_at=started, finished_at=utc_now(), status="finished").__dict__}
+
+    def pid(self) -> int:
+        return os.getpid()

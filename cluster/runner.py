@@ -1,0 +1,219 @@
+"""`lqbench run`: from a plan to rows in DuckDB.
+
+Order matters for "bad input loses nothing": everything that can be wrong with the
+plan (suites, task selection, model files, quant names) is resolved and checked
+before Ray starts or the database is opened. Then the run is recorded, shards go
+out through the scheduler, samples stream back into the batch writer, and a
+summary table is printed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from lqbench.errors import LqbenchError
+from lqbench.plan import Plan, plan_from_dict
+from lqbench.scheduling import ShardQueue
+from lqbench.shard import Shard, make_shards
+from lqbench.store import ResultStore
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    status: str
+    samples_written: int
+    seconds: float
+    lost_nodes: list[str] = field(default_factory=list)
+    failed_shards: list[tuple[str, str]] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("r%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def resolve_suites(plan: Plan) -> list[tuple[str, str, list]]:
+    from lqbench.tasks import load_suite, select_tasks
+
+    out = []
+    for entry in plan.suites:
+        suite = load_suite(entry.name)
+        tasks = select_tasks(suite, limit=entry.limit, task_ids=list(entry.task_ids) or None,
+                             topics=list(entry.topics) or None, difficulties=list(entry.difficulties) or None)
+        if not tasks:
+            raise LqbenchError(f"plan selects no tasks from suite {entry.name}")
+        out.append((suite.name, suite.version, tasks))
+    return out
+
+
+def resolve_models(plan: Plan, progress: bool = True) -> list[tuple[dict, dict]]:
+    """(models-table row, node selector) for every model file of the plan, quantizing as needed."""
+    from lqbench.models import QUANT_TYPES, build_ladder, resolve_model
+
+    for entry in plan.models:  # check names before any slow work
+        for q in entry.quants:
+            if q not in QUANT_TYPES:
+                raise LqbenchError(f"unknown quant type {q!r} for {entry.spec}; known: {', '.join(QUANT_TYPES)}")
+    rows = []
+    for entry in plan.models:
+        base = resolve_model(entry.spec)
+        files = build_ladder(base, list(entry.quants)) if entry.quants else [base]
+        for f in files:
+            row = f.to_row()
+            if entry.name:
+                row["name"] = entry.name
+            rows.append((row, dict(entry.select)))
+    return rows
+
+
+def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | None = None,
+             resume: str | None = None, progress: bool = True, n_threads: int | None = None,
+             measure_bandwidth: bool = True, idle_timeout_s: float = 300.0, console=None) -> RunSummary:
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    store = ResultStore(db)
+    t_start = time.monotonic()
+
+    if resume:
+        if not Path(db).exists():
+            raise LqbenchError(f"cannot resume {resume}: no results file at {db}")
+        stored = _stored_config(store, resume)
+        plan = plan_from_dict(stored)
+    run_id = resume or new_run_id()
+
+    # 1. Everything that can be wrong with the input, before Ray or the DB.
+    suites = resolve_suites(plan)
+    models = resolve_models(plan)
+
+    # 2. Ray.
+    from cluster import session
+
+    if address:
+        session.connect(address, token)
+    else:
+        session.start_local()
+    from cluster.progress import RunProgress
+    from cluster.scheduler import Scheduler
+    from cluster.writer import BatchWriter
+
+    writer = BatchWriter(store)
+    view = RunProgress(total=0, enabled=progress)
+    scheduler = Scheduler(
+        on_sample=lambda rec, node: (writer.add_sample(rec), view.sample(node, rec.gen_tokens, rec.gen_ms),
+                                     writer.maybe_flush()),
+        on_shard=lambda rec, node: writer.add_shard(rec),
+        on_node=lambda fp: store.upsert_nodes([fp]),
+        progress=view, n_threads=n_threads or plan.inference.get("n_threads"),
+        measure_bandwidth=measure_bandwidth,
+    )
+    status = "failed"
+    loop = None
+    try:
+        # 3. The run's record and reference rows.
+        if resume:
+            store.resume_run(run_id)
+        else:
+            store.begin_run(run_id, plan.raw, plan.name)
+        store.upsert_tasks([t for _, _, tasks in suites for t in tasks])
+        store.upsert_models([row for row, _ in models])
+
+        with view:
+            scheduler.discover()
+            if not scheduler.slots:
+                raise LqbenchError("no node offers an lqbench agent slot (did the laptops `lqbench join`?)")
+            replicas = ("",)
+            if plan.placement == "every-node":
+                replicas = tuple(sorted(s.info.name for s in scheduler.slots.values()))
+            shards = make_shards(run_id, models, suites, sampling=plan.sampling, scoring=plan.scoring,
+                                 inference=plan.inference, shard_size=plan.shard_size, replicas=replicas)
+            done = store.done_keys(run_id)
+            todo = [s for s in (sh.without(done) for sh in shards) if s is not None]
+            view.set_total(sum(len(s.sample_keys()) for s in shards))
+            view.advance(len(done & {k for s in shards for k in s.sample_keys()}))
+            queue = ShardQueue(todo)
+            loop = scheduler.run(queue, done, idle_timeout_s=idle_timeout_s)
+            writer.flush()
+        missing = len({k for s in shards for k in s.sample_keys()} - done)
+        status = "finished" if missing == 0 else "incomplete"
+        if loop.failed_shards:
+            for sid, err in loop.failed_shards:
+                console.print(f"[red]shard {sid} failed twice:[/red] {err}")
+        if loop.unplaceable:
+            console.print(f"[yellow]{len(loop.unplaceable)} shards had no eligible node[/yellow]")
+    except KeyboardInterrupt:
+        status = "interrupted"
+        console.print(f"interrupted; finish it with: lqbench run --resume {run_id} --db {db}")
+    finally:
+        try:
+            writer.flush()
+        finally:
+            scheduler.shutdown()
+            if not address:
+                session.shutdown()
+            if Path(db).exists():
+                try:
+                    store.finish_run(run_id, status)
+                except LqbenchError:
+                    pass
+    summary = RunSummary(run_id=run_id, status=status, samples_written=writer.written,
+                         seconds=time.monotonic() - t_start, lost_nodes=list(loop.lost_nodes) if loop else [],
+                         failed_shards=list(loop.failed_shards) if loop else [])
+    summary.rows = summary_rows(db, run_id)
+    print_summary(summary, db, console)
+    if status == "interrupted":
+        raise KeyboardInterrupt
+    return summary
+
+
+def _stored_config(store: ResultStore, run_id: str) -> dict:
+    import json
+
+    from lqbench.store import connect_read_only
+
+    with connect_read_only(store.path) as con:
+        row = con.execute("SELECT config_json FROM runs WHERE run_id = ?", [run_id]).fetchone()
+    if row is None:
+        raise LqbenchError(f"no run {run_id!r} in {store.path}")
+    return json.loads(row[0])
+
+
+SUMMARY_SQL = """
+SELECT m.name, m.quant, count(*) AS samples, avg(s.passed::INT) AS pass_at_1,
+       sum(s.gen_tokens) / nullif(sum(s.gen_ms), 0) * 1000 AS gen_tok_s,
+       max(s.peak_rss_mb) AS peak_rss_mb, any_value(m.file_bytes) / 2^20 AS file_mb,
+       any_value(m.bits_per_weight) AS bpw
+FROM samples s JOIN models m USING (model_id)
+WHERE s.run_id = ?
+GROUP BY m.name, m.quant ORDER BY m.name, bpw DESC NULLS LAST, m.quant
+"""
+
+
+def summary_rows(db: Path, run_id: str) -> list[tuple]:
+    from lqbench.store import connect_read_only
+
+    if not Path(db).exists():
+        return []
+    with connect_read_only(db) as con:
+        return con.execute(SUMMARY_SQL, [run_id]).fetchall()
+
+
+def print_summary(summary: RunSummary, db: Path, console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"run {summary.run_id}: {summary.status}, {summary.samples_written} new samples "
+                        f"in {summary.seconds:.0f} s")
+    for col in ("model", "quant", "samples", "pass@1", "gen tok/s", "peak RSS MB", "file MB", "bpw"):
+        table.add_column(col, justify="left" if col in ("model", "quant") else "right")
+    for name, quant, n, p1, tok_s, rss, mb, bpw in summary.rows:
+        table.add_row(name, quant, str(n), f"{p1:.3f}", f"{tok_s or 0:.1f}", f"{rss or 0:.0f}", f"{mb or 0:.0f}",
+                      f"{bpw:.2f}" if bpw else "-")
+    console.print(table)
+    if summary.lost_nodes:
+        console.print(f"nodes lost during the run (their unfinished work ran elsewhere): {', '.join(summary.lost_nodes)}")
+    console.print(f"results: {db}   try: lqbench query pass_at_1_by_model_quant --db {db}")

@@ -1,0 +1,204 @@
+"""Plans: what to run (models x quants x suites x sampling), read from TOML and checked up front.
+
+A plan is validated completely before anything touches Ray or the database, so a
+bad plan costs one error line and nothing else. `DEMO_PLAN` is what `lqbench run`
+does with no arguments.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lqbench.errors import LqbenchError
+
+PLACEMENTS = ("spread", "every-node")
+
+# The embedded default: the demo model's quant ladder on the first tasks of the built-in
+# suite, greedy as in the reference study. Sized to finish in a few minutes on 2 cores.
+DEMO_PLAN: dict = {
+    "name": "demo",
+    "placement": "spread",
+    "shard_size": 8,
+    "models": [{"spec": "demo:gemma-3-270m", "quants": ["q2_k", "q4_k_m", "q8_0"]}],
+    "suites": [{"name": "lqbench-lua", "limit": 24}],
+    "sampling": {"temperature": 0.0, "max_tokens": 384, "n": 1, "seed": 1234},
+    "scoring": {"timeout_s": 5.0, "memory_mb": 256, "lua": "5.4"},
+    "inference": {"n_ctx": 2048},
+}
+
+_TOP_KEYS = {"name", "placement", "shard_size", "models", "suites", "sampling", "scoring", "inference", "perplexity"}
+_MODEL_KEYS = {"spec", "name", "quants", "select"}
+_SUITE_KEYS = {"name", "limit", "task_ids", "topics", "difficulties"}
+_SAMPLING_KEYS = {"temperature", "top_k", "top_p", "max_tokens", "n", "seed", "repeat_penalty"}
+_SCORING_KEYS = {"timeout_s", "memory_mb", "lua"}
+_INFERENCE_KEYS = {"n_threads", "n_ctx"}
+_PERPLEXITY_KEYS = {"corpus", "base", "n_ctx", "max_tokens"}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    spec: str
+    quants: tuple[str, ...]
+    name: str = ""
+    select: dict = field(default_factory=dict)  # node label selector: {"ram_gb": ">=16", "arch": "x86_64"}
+
+
+@dataclass(frozen=True)
+class SuiteEntry:
+    name: str
+    limit: int | None = None
+    task_ids: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    difficulties: tuple[str, ...] = ()
+
+
+@dataclass
+class Plan:
+    name: str
+    placement: str
+    shard_size: int
+    models: list[ModelEntry]
+    suites: list[SuiteEntry]
+    sampling: dict
+    scoring: dict
+    inference: dict
+    perplexity: dict | None
+    raw: dict  # the validated plan as a dict: stored in runs.config_json, re-read on --resume
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.sampling.get("n", 1))
+
+
+def _check_keys(where: str, d: dict, allowed: set) -> None:
+    if not isinstance(d, dict):
+        raise LqbenchError(f"plan: {where} must be a table")
+    unknown = sorted(set(d) - allowed)
+    if unknown:
+        raise LqbenchError(f"plan: unknown key {unknown[0]!r} in {where} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _typed(where: str, value, kind, *, positive: bool = False):
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise LqbenchError(f"plan: {where} must be {kind.__name__}, got {value!r}")
+    if positive and value <= 0:
+        raise LqbenchError(f"plan: {where} must be > 0, got {value!r}")
+    return value
+
+
+def _str_list(where: str, value) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise LqbenchError(f"plan: {where} must be a list of strings")
+    return tuple(value)
+
+
+def plan_from_dict(raw: dict, *, limit: int | None = None) -> Plan:
+    """Validate a plan dict; every problem is an LqbenchError naming the key."""
+    raw = copy.deepcopy(raw)
+    _check_keys("the plan", raw, _TOP_KEYS)
+    name = _typed("name", raw.get("name", "plan"), str)
+    placement = raw.get("placement", "spread")
+    if placement not in PLACEMENTS:
+        raise LqbenchError(f"plan: placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
+    shard_size = _typed("shard_size", raw.get("shard_size", 8), int, positive=True)
+
+    models_raw = raw.get("models")
+    if not models_raw or not isinstance(models_raw, list):
+        raise LqbenchError("plan: needs at least one [[models]] entry")
+    models = []
+    for i, m in enumerate(models_raw):
+        _check_keys(f"models[{i}]", m, _MODEL_KEYS)
+        if "spec" not in m:
+            raise LqbenchError(f"plan: models[{i}] lacks 'spec' (a GGUF path, demo:gemma-3-270m or hf:owner/repo/file.gguf)")
+        quants = _str_list(f"models[{i}].quants", m.get("quants", []))
+        select = m.get("select", {})
+        if not isinstance(select, dict):
+            raise LqbenchError(f"plan: models[{i}].select must be a table of label conditions")
+        models.append(ModelEntry(spec=_typed(f"models[{i}].spec", m["spec"], str), quants=tuple(q.lower() for q in quants),
+                                 name=_typed(f"models[{i}].name", m.get("name", ""), str), select=dict(select)))
+
+    suites_raw = raw.get("suites") or [{"name": "lqbench-lua"}]
+    suites = []
+    for i, s in enumerate(suites_raw):
+        _check_keys(f"suites[{i}]", s, _SUITE_KEYS)
+        if "name" not in s:
+            raise LqbenchError(f"plan: suites[{i}] lacks 'name'")
+        lim = s.get("limit")
+        if limit is not None:
+            lim = limit if lim is None else min(lim, limit)
+            s["limit"] = lim
+        suites.append(SuiteEntry(
+            name=_typed(f"suites[{i}].name", s["name"], str),
+            limit=None if lim is None else _typed(f"suites[{i}].limit", lim, int, positive=True),
+            task_ids=_str_list(f"suites[{i}].task_ids", s.get("task_ids", [])),
+            topics=_str_list(f"suites[{i}].topics", s.get("topics", [])),
+            difficulties=_str_list(f"suites[{i}].difficulties", s.get("difficulties", [])),
+        ))
+    raw["suites"] = suites_raw
+
+    sampling = dict(raw.get("sampling", {}))
+    _check_keys("[sampling]", sampling, _SAMPLING_KEYS)
+    sampling.setdefault("temperature", 0.0)
+    sampling.setdefault("max_tokens", 1024)
+    sampling.setdefault("n", 1)
+    sampling.setdefault("seed", 1234)
+    _typed("sampling.temperature", sampling["temperature"], float)
+    if sampling["temperature"] < 0:
+        raise LqbenchError("plan: sampling.temperature must be >= 0")
+    _typed("sampling.max_tokens", sampling["max_tokens"], int, positive=True)
+    _typed("sampling.n", sampling["n"], int, positive=True)
+    _typed("sampling.seed", sampling["seed"], int)
+    if sampling["temperature"] == 0:
+        sampling["top_k"] = 1  # greedy, as in the reference study
+        if sampling["n"] > 1:
+            raise LqbenchError("plan: sampling.n > 1 needs temperature > 0 (greedy samples would all be equal)")
+
+    scoring = dict(raw.get("scoring", {}))
+    _check_keys("[scoring]", scoring, _SCORING_KEYS)
+    scoring.setdefault("timeout_s", 5.0)
+    scoring.setdefault("memory_mb", 256)
+    scoring.setdefault("lua", "5.4")
+    _typed("scoring.timeout_s", scoring["timeout_s"], float, positive=True)
+    _typed("scoring.memory_mb", scoring["memory_mb"], int, positive=True)
+    scoring["lua"] = str(scoring["lua"])
+
+    inference = dict(raw.get("inference", {}))
+    _check_keys("[inference]", inference, _INFERENCE_KEYS)
+    inference.setdefault("n_ctx", 2048)
+    _typed("inference.n_ctx", inference["n_ctx"], int, positive=True)
+    if "n_threads" in inference and inference["n_threads"] is not None:
+        _typed("inference.n_threads", inference["n_threads"], int, positive=True)
+
+    perplexity = raw.get("perplexity")
+    if perplexity is not None:
+        _check_keys("[perplexity]", perplexity, _PERPLEXITY_KEYS)
+
+    raw.update(name=name, placement=placement, shard_size=shard_size, sampling=sampling, scoring=scoring,
+               inference=inference)
+    return Plan(name=name, placement=placement, shard_size=shard_size, models=models, suites=suites,
+                sampling=sampling, scoring=scoring, inference=inference, perplexity=perplexity, raw=raw)
+
+
+def load_plan(path: Path | None, *, limit: int | None = None) -> Plan:
+    """The plan at `path`, or the demo plan when `path` is None."""
+    if path is None:
+        return plan_from_dict(DEMO_PLAN, limit=limit)
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LqbenchError(f"plan file not found: {path}") from None
+    except OSError as exc:
+        raise LqbenchError(f"cannot read plan {path}: {exc.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise LqbenchError(f"plan {path} is not valid TOML: {exc}") from None
+    return plan_from_dict(raw, limit=limit)

@@ -1,0 +1,179 @@
+"""Shards: the unit of work a laptop takes, and `run_shard()`, which does it.
+
+A shard is one model file x one suite x a chunk of tasks x n samples each, with
+the sampling and scoring settings. Its id is the hash of its canonical JSON, so
+the same plan always yields the same shards. `run_shard()` is pure Python (no Ray):
+the agent on a laptop calls it with a loaded generator and a scorer pool and
+streams the `SampleRecord`s it yields back to the head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+from lqbench.records import SampleRecord, utc_now
+from lqbench.tasks import TaskSpec
+
+
+def _canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Shard:
+    run_id: str
+    model: dict  # the models-table row of the model file (model_id, name, quant, path, sha256, file_bytes, ...)
+    suite: str
+    suite_version: str
+    tasks: tuple[TaskSpec, ...]
+    sampling: dict
+    n_samples: int
+    scoring: dict
+    inference: dict
+    replica: str = ""  # '' = anywhere (spread); a node name = must run there (every-node placement)
+    select: dict = field(default_factory=dict)  # node label selector from the plan
+
+    @property
+    def model_id(self) -> str:
+        return self.model["model_id"]
+
+    @property
+    def shard_id(self) -> str:
+        ident = {
+            "model_sha256": self.model["sha256"],
+            "quant": self.model["quant"],
+            "suite": self.suite,
+            "suite_version": self.suite_version,
+            "task_ids": [t.task_id for t in self.tasks],
+            "sampling": self.sampling,
+            "n_samples": self.n_samples,
+            "replica": self.replica,
+        }
+        return hashlib.sha256(_canonical(ident).encode()).hexdigest()[:16]
+
+    def sample_keys(self) -> list[tuple]:
+        """(model_id, suite, task_id, sample_idx, replica) for every sample this shard owes."""
+        return [(self.model_id, self.suite, t.task_id, i, self.replica)
+                for t in self.tasks for i in range(self.n_samples)]
+
+    def without(self, done: set[tuple]) -> "Shard | None":
+        """This shard minus tasks whose samples are all done; None if nothing is left."""
+        left = tuple(t for t in self.tasks
+                     if any((self.model_id, self.suite, t.task_id, i, self.replica) not in done
+                            for i in range(self.n_samples)))
+        if not left:
+            return None
+        return Shard(**{**self.__dict__, "tasks": left})
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["tasks"] = [t.to_dict() for t in self.tasks]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Shard":
+        d = dict(d)
+        d["tasks"] = tuple(TaskSpec.from_dict(t) for t in d["tasks"])
+        return cls(**d)
+
+
+def sample_seed(base_seed: int, task_id: str, sample_idx: int) -> int:
+    """A reproducible per-sample seed: same plan seed -> same samples on any node."""
+    return (base_seed * 1_000_003 + zlib.crc32(task_id.encode()) + sample_idx) % (2**31 - 1)
+
+
+def chunk_tasks(tasks: list[TaskSpec], size: int) -> list[tuple[TaskSpec, ...]]:
+    return [tuple(tasks[i:i + size]) for i in range(0, len(tasks), size)]
+
+
+def make_shards(
+    run_id: str,
+    model_rows: list[tuple[dict, dict]],
+    suites: list[tuple[str, str, list[TaskSpec]]],
+    *,
+    sampling: dict,
+    scoring: dict,
+    inference: dict,
+    shard_size: int,
+    replicas: Iterable[str] = ("",),
+) -> list[Shard]:
+    """Plan -> shards: every (model file, selector) x suite x task chunk x replica.
+
+    `model_rows` pairs each model-file row with its node selector; `suites` holds
+    (name, version, selected tasks); `replicas` is ("",) for spread placement or the
+    node names for every-node placement.
+    """
+    shards = []
+    for model, select in model_rows:
+        for suite_name, version, tasks in suites:
+            for chunk in chunk_tasks(tasks, shard_size):
+                for replica in replicas:
+                    shards.append(Shard(run_id=run_id, model=model, suite=suite_name, suite_version=version,
+                                        tasks=chunk, sampling=dict(sampling), n_samples=int(sampling.get("n", 1)),
+                                        scoring=dict(scoring), inference=dict(inference), replica=replica,
+                                        select=dict(select)))
+    return shards
+
+
+def run_shard(
+    shard: Shard,
+    generator,
+    scorer,
+    *,
+    node_id: str,
+    n_threads: int,
+    skip: set[tuple] = frozenset(),
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator[SampleRecord]:
+    """Generate and score every sample of `shard` not in `skip`, yielding one record each.
+
+    `generator` follows the Generator protocol (lqbench.generation); `scorer` has
+    `score(program) -> Verdict` (a lqbench.scorer.ScorerPool). A generation that
+    raises is recorded as status `generation_error`, not dropped: the sample exists.
+    """
+    from lqbench.generation import SamplingParams
+    from lqbench.memory import peak_rss_mb, reset_peak
+
+    for task in shard.tasks:
+        for idx in range(shard.n_samples):
+            key = (shard.model_id, shard.suite, task.task_id, idx, shard.replica)
+            if key in skip:
+                continue
+            if should_stop():
+                return
+            seed = sample_seed(int(shard.sampling.get("seed", 0)), task.task_id, idx)
+            params = SamplingParams.from_dict({**shard.sampling, "seed": seed})
+            reset_peak()
+            t0 = time.perf_counter()
+            try:
+                comp = generator.generate(task.prompt, params, list(task.stop_tokens))
+            except Exception as exc:  # one bad prompt must not sink the shard
+                wall = (time.perf_counter() - t0) * 1000
+                yield _record(shard, task, idx, seed, node_id, n_threads, completion="", status="generation_error",
+                              passed=False, error=f"{type(exc).__name__}: {exc}"[:500], tokens=(0, 0),
+                              ms=(0.0, 0.0, 0.0, wall), score_ms=0.0, rss=peak_rss_mb(), finish="error")
+                continue
+            rss = peak_rss_mb()
+            verdict = scorer.score(task.program(comp.text))
+            yield _record(shard, task, idx, seed, node_id, n_threads, completion=comp.text, status=verdict.status,
+                          passed=verdict.passed, error=verdict.error,
+                          tokens=(comp.prompt_tokens, comp.gen_tokens),
+                          ms=(comp.prompt_ms, comp.gen_ms, comp.ttft_ms, comp.wall_ms), score_ms=verdict.ms,
+                          rss=rss, finish=comp.finish_reason)
+
+
+def _record(shard, task, idx, seed, node_id, n_threads, *, completion, status, passed, error, tokens, ms,
+            score_ms, rss, finish) -> SampleRecord:
+    return SampleRecord(
+        run_id=shard.run_id, node_id=node_id, model_id=shard.model_id, suite=shard.suite, task_id=task.task_id,
+        sample_idx=idx, replica=shard.replica, seed=seed, completion=completion, status=status, passed=bool(passed),
+        error=error, prompt_tokens=tokens[0], gen_tokens=tokens[1], prompt_ms=ms[0], gen_ms=ms[1], ttft_ms=ms[2],
+        wall_ms=ms[3], score_ms=score_ms, peak_rss_mb=round(rss, 1), created_at=utc_now(), shard_id=shard.shard_id,
+        suite_version=shard.suite_version, temperature=float(shard.sampling.get("temperature", 0.0)),
+        finish_reason=finish, n_threads=n_threads,
+    )
