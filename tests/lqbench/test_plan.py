@@ -1,0 +1,70 @@
+"""Plan parsing and validation: every mistake is one LqbenchError naming the key."""
+
+import pytest
+
+from lqbench.errors import LqbenchError
+from lqbench.plan import DEMO_PLAN, load_plan, plan_from_dict
+
+
+def test_demo_plan_is_valid_and_greedy():
+    plan = load_plan(None)
+    assert plan.name == "demo"
+    assert plan.sampling["top_k"] == 1 and plan.sampling["temperature"] == 0.0
+    assert {q for m in plan.models for q in m.quants} >= {"q2_k", "q4_k_m", "q8_0"}
+    assert plan.raw["suites"][0]["name"] == "lqbench-lua"
+
+
+def test_limit_caps_every_suite():
+    plan = load_plan(None, limit=3)
+    assert all(s.limit == 3 for s in plan.suites)
+
+
+def test_plan_from_toml(tmp_path):
+    p = tmp_path / "plan.toml"
+    p.write_text(
+        'name = "mine"\nplacement = "every-node"\nshard_size = 4\n'
+        '[[models]]\nspec = "/models/x.gguf"\nquants = ["Q4_K_M"]\nselect = { ram_gb = ">=16" }\n'
+        '[[suites]]\nname = "lqbench-lua"\ndifficulties = ["easy"]\n'
+        '[sampling]\ntemperature = 0.8\nn = 5\nseed = 7\n'
+    )
+    plan = load_plan(p)
+    assert plan.placement == "every-node" and plan.shard_size == 4
+    assert plan.models[0].quants == ("q4_k_m",) and plan.models[0].select == {"ram_gb": ">=16"}
+    assert plan.suites[0].difficulties == ("easy",)
+    assert plan.n_samples == 5 and plan.sampling["temperature"] == 0.8
+    assert "top_k" not in plan.sampling  # only greedy forces top_k 1
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"models": []}, "at least one"),
+        ({"models": [{"quants": ["q2_k"]}]}, "lacks 'spec'"),
+        ({"models": [{"spec": "x.gguf"}], "placement": "everywhere"}, "placement"),
+        ({"models": [{"spec": "x.gguf"}], "sampling": {"temprature": 0.5}}, "temprature"),
+        ({"models": [{"spec": "x.gguf"}], "sampling": {"n": 0}}, "sampling.n"),
+        ({"models": [{"spec": "x.gguf"}], "sampling": {"n": 3}}, "temperature > 0"),
+        ({"models": [{"spec": "x.gguf"}], "bogus": 1}, "bogus"),
+        ({"models": [{"spec": "x.gguf"}], "suites": [{"limit": 2}]}, "lacks 'name'"),
+        ({"models": [{"spec": "x.gguf", "quants": 4}]}, "list of strings"),
+        ({"models": [{"spec": "x.gguf"}], "scoring": {"timeout_s": -1}}, "timeout_s"),
+    ],
+)
+def test_bad_plans_are_one_clear_error(raw, message):
+    with pytest.raises(LqbenchError, match=message):
+        plan_from_dict(raw)
+
+
+def test_bad_plan_files(tmp_path):
+    with pytest.raises(LqbenchError, match="not found"):
+        load_plan(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("models = [ {spec = ")
+    with pytest.raises(LqbenchError, match="not valid TOML"):
+        load_plan(bad)
+
+
+def test_demo_plan_constant_is_not_mutated():
+    before = repr(DEMO_PLAN)
+    load_plan(None, limit=2)
+    assert repr(DEMO_PLAN) == before
