@@ -14,8 +14,10 @@ def home() -> Path:
 
 
 def model_cache() -> Path:
-    """Content-addressed GGUF cache: <home>/models/<sha256>.gguf."""
-    d = home() / "models"
+    """Content-addressed GGUF cache: <home>/models/<sha256>.gguf, or $LQBENCH_MODEL_CACHE
+    (a laptop may keep its multi-GB models on another disk; tests share one cache)."""
+    override = os.environ.get("LQBENCH_MODEL_CACHE")
+    d = Path(override).expanduser() if override else home() / "models"
     d.mkdir(parents=True, exist_ok=True)
     return d
 

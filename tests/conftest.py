@@ -9,10 +9,17 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
 
 
+@pytest.fixture(scope="session")
+def shared_model_cache(tmp_path_factory):
+    """One model cache for the whole session: the demo GGUF is assembled and quantized once."""
+    return tmp_path_factory.mktemp("model_cache")
+
+
 @pytest.fixture(autouse=True)
-def lqbench_home(tmp_path, monkeypatch):
+def lqbench_home(tmp_path, monkeypatch, shared_model_cache):
     home = tmp_path / "lqbench_home"
     home.mkdir()
     monkeypatch.setenv("LQBENCH_HOME", str(home))
     monkeypatch.setenv("LQBENCH_DB", str(tmp_path / "results.duckdb"))
+    monkeypatch.setenv("LQBENCH_MODEL_CACHE", str(shared_model_cache))
     return home
