@@ -52,6 +52,84 @@ def run(
         raise typer.Exit(1)
 
 
+# ---------------------------------------------------------------- query
+@app.command()
+def query(
+    name_or_sql: Optional[str] = typer.Argument(
+        None, metavar="[NAME | \"SQL\"]",
+        help="A query from queries/ (e.g. pass_at_1_by_model_quant), a .sql file, or one SELECT/WITH statement."
+             " Omit to list the queries with their headers."),
+    db: Optional[Path] = typer.Option(None, help="DuckDB results file [default: ./lqbench.duckdb]; opened read-only."),
+    param: List[str] = typer.Option([], "--param", "-p", help="Query parameter k=v (repeatable); fills $k."),
+    format: str = typer.Option("table", "--format", "-f", help="table | csv | json | parquet (parquet needs --out)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result to this file instead of stdout."),
+    export: Optional[Path] = typer.Option(
+        None, "--export", metavar="DIR",
+        help="Export whole tables and views to DIR/<table>.parquet (all of them, or those named with --table)."),
+    table: List[str] = typer.Option([], "--table", help="With --export: only this table or view (repeatable)."),
+) -> None:
+    """Run a named SQL query (or read-only SQL) over the results file; list queries; export tables to Parquet."""
+    from lqbench import querying
+    from lqbench.paths import default_db
+
+    fmt = format.lower()
+    if fmt not in querying.FORMATS:
+        fail(f"--format must be one of {', '.join(querying.FORMATS)}, not {format!r}")
+    db_path = db or default_db()
+    if export is not None:
+        if name_or_sql:
+            fail("--export writes whole tables; give no query with it (use --format parquet --out FILE for a query)")
+        for name, rows, path in querying.export_tables(db_path, export, table or None):
+            typer.echo(f"{name}: {rows} rows -> {path}")
+        return
+    if table:
+        fail("--table only goes with --export DIR")
+    if fmt == "parquet":
+        if out is None:
+            fail("--format parquet needs --out FILE")
+        if not name_or_sql:
+            fail("--format parquet needs a query (to export tables use --export DIR)")
+        rows = querying.write_parquet(db_path, name_or_sql, out, param)
+        typer.echo(f"{rows} rows -> {out}")
+        return
+    if name_or_sql:
+        if querying.looks_like_name(name_or_sql):
+            q = querying.resolve(name_or_sql)
+            title = q.name
+        else:
+            title = None
+        columns, rows = querying.run_query(db_path, name_or_sql, param)
+    else:
+        if param:
+            fail("--param needs a query name")
+        columns, rows = querying.catalog_rows(querying.list_queries())
+        title = None
+    if fmt == "csv":
+        text = querying.to_csv(columns, rows)
+    elif fmt == "json":
+        text = querying.to_json(columns, rows)
+    else:
+        from rich.console import Console
+
+        # Piped or written to a file, the table keeps its full width instead of folding at 80 columns.
+        wide = out is not None or not sys.stdout.isatty()
+        console = Console(file=open(out, "w", encoding="utf-8") if out else None, width=1000 if wide else None)
+        if name_or_sql:
+            console.print(querying.to_table(columns, rows, title=title))
+            if not rows:
+                console.print("(no rows)")
+        else:
+            console.print(querying.catalog_text(querying.list_queries()), highlight=False)
+        if out:
+            console.file.close()
+        return
+    if out:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"{len(rows)} rows -> {out}", err=True)
+    else:
+        sys.stdout.write(text)
+
+
 def main() -> None:
     try:
         app()
