@@ -91,10 +91,15 @@ def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | N
     suites = resolve_suites(plan)
     models = resolve_models(plan)
 
-    # 2. Ray.
+    # 2. Ray: an existing session (tests, notebooks), a cluster's head, or an embedded local one.
+    import ray
+
     from cluster import session
 
-    if address:
+    owns_ray = not ray.is_initialized()
+    if not owns_ray:
+        pass
+    elif address:
         session.connect(address, token)
     else:
         session.start_local()
@@ -154,7 +159,7 @@ def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | N
             writer.flush()
         finally:
             scheduler.shutdown()
-            if not address:
+            if owns_ray:
                 session.shutdown()
             if Path(db).exists():
                 try:

@@ -1,0 +1,190 @@
+"""End to end on real parts: a Ray cluster of several nodes on loopback, the real demo GGUF
+through llama.cpp, real Lua scoring, a real DuckDB file.
+
+Nodes are `ray.cluster_utils.Cluster` nodes (separate raylets on 127.0.0.1), each offering one
+agent slot and named by the `lqbench-name` label, as `lqbench join` would do on a laptop.
+"""
+
+from __future__ import annotations
+
+
+import duckdb
+import pytest
+
+from lqbench.plan import plan_from_dict
+from lqbench.records import STATUSES
+
+pytestmark = pytest.mark.e2e
+
+TINY_PLAN = {
+    "name": "tiny",
+    "shard_size": 1,
+    "models": [{"spec": "demo:gemma-3-270m", "quants": ["q4_k_m", "q2_k"]}],
+    "suites": [{"name": "lqbench-lua", "limit": 3}],
+    "sampling": {"temperature": 0.0, "max_tokens": 48, "seed": 5},
+    "scoring": {"timeout_s": 5.0},
+}
+
+
+@pytest.fixture
+def ray_cluster():
+    """A head that runs no agent, plus a helper to add laptop-like nodes."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1",
+                                                             "include_dashboard": False})
+
+    def add_laptop(name: str):
+        return cluster.add_node(num_cpus=1, resources={"lqbench_agent": 1}, labels={"lqbench-name": name},
+                                node_ip_address="127.0.0.1")
+
+    cluster.add_laptop = add_laptop
+    ray.init(address=cluster.address, log_to_driver=False)
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def _samples(db):
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        cols = [d[0] for d in con.execute("SELECT * FROM samples").description]
+        return [dict(zip(cols, row)) for row in con.execute("SELECT * FROM samples").fetchall()]
+    finally:
+        con.close()
+
+
+def test_tiny_plan_on_two_nodes_lands_every_sample_once(ray_cluster, tmp_path):
+    from cluster.runner import run_plan
+
+    ray_cluster.add_laptop("laptop-a")
+    ray_cluster.add_laptop("laptop-b")
+    db = tmp_path / "results.duckdb"
+    summary = run_plan(plan_from_dict(TINY_PLAN), db=db, progress=False, n_threads=1, measure_bandwidth=False)
+    assert summary.status == "finished"
+
+    rows = _samples(db)
+    keys = [(r["model_id"], r["task_id"], r["sample_idx"]) for r in rows]
+    assert len(rows) == 2 * 3 and len(set(keys)) == len(keys)  # 2 quants x 3 tasks, each exactly once
+    assert {r["status"] for r in rows} <= set(STATUSES)
+    for r in rows:
+        assert r["status"] != "generation_error", r["error"]
+        assert r["prompt_tokens"] > 0 and r["prompt_ms"] > 0
+        assert r["gen_tokens"] > 0 and r["gen_ms"] > 0
+        assert r["ttft_ms"] > 0 and r["wall_ms"] >= r["ttft_ms"]
+        assert r["peak_rss_mb"] > 0 and r["score_ms"] >= 0
+    assert len({r["node_id"] for r in rows}) == 2  # both laptops took shards
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        models = dict(con.execute("SELECT quant, requantized FROM models").fetchall())
+        assert models == {"q4_k_m": False, "q2_k": True}
+        assert con.execute("SELECT status FROM runs").fetchone()[0] == "finished"
+        names = {r[0] for r in con.execute("SELECT json_extract_string(labels_json, '$.name') FROM nodes").fetchall()}
+        assert names == {"laptop-a", "laptop-b"}
+        assert con.execute("SELECT count(*) FROM shards WHERE load_ms > 0").fetchone()[0] >= 2
+    finally:
+        con.close()
+
+
+def _count_samples(db) -> int:
+    from lqbench.store import connect_read_only
+
+    if not db.exists():
+        return 0
+    try:
+        with connect_read_only(db, retry_s=5) as con:
+            return con.execute("SELECT count(*) FROM samples").fetchone()[0]
+    except Exception:  # not migrated yet
+        return 0
+
+
+def _wait_for_samples(db, n, timeout_s=240, alive=lambda: True):
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and alive():
+        if _count_samples(db) >= n:
+            return True
+        time.sleep(0.3)
+    return False
+
+
+FAULT_PLAN = {**TINY_PLAN, "models": [{"spec": "demo:gemma-3-270m", "quants": ["q4_k_m"]}],
+              "suites": [{"name": "lqbench-lua", "limit": 8}], "sampling": {"temperature": 0.0, "max_tokens": 32}}
+
+
+def test_a_node_that_leaves_mid_run_loses_nothing(ray_cluster, tmp_path):
+    """Three laptops with different labels; one is pulled out mid-run. The run completes,
+    its unfinished shard runs elsewhere, and every planned sample lands exactly once."""
+    import threading
+
+    from cluster.runner import run_plan
+
+    ray_cluster.add_laptop("laptop-a")
+    doomed = ray_cluster.add_laptop("laptop-b")
+    ray_cluster.add_laptop("laptop-c")
+    db = tmp_path / "results.duckdb"
+    out = {}
+
+    def go():
+        out["summary"] = run_plan(plan_from_dict(FAULT_PLAN), db=db, progress=False, n_threads=1,
+                                  measure_bandwidth=False)
+
+    runner = threading.Thread(target=go)
+    runner.start()
+    assert _wait_for_samples(db, 2, alive=runner.is_alive), "run produced no samples"
+    ray_cluster.remove_node(doomed)
+    runner.join(600)
+    assert not runner.is_alive()
+    summary = out["summary"]
+    assert summary.status == "finished"
+    assert "laptop-b" in summary.lost_nodes
+    rows = _samples(db)
+    assert sorted(r["task_id"] for r in rows) == sorted({r["task_id"] for r in rows})  # no duplicates
+    assert len(rows) == 8
+
+
+def test_resume_after_head_crash_computes_nothing_twice(ray_cluster, tmp_path):
+    """`lqbench run --address` is killed -9 mid-run (a head crash); `--resume RUN_ID` finishes
+    the run, keeping every sample already recorded and generating only the missing ones."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cluster.runner import run_plan
+
+    ray_cluster.add_laptop("laptop-a")
+    db = tmp_path / "results.duckdb"
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text(
+        'name = "crashy"\nshard_size = 2\n'
+        '[[models]]\nspec = "demo:gemma-3-270m"\nquants = ["q4_k_m"]\n'
+        '[[suites]]\nname = "lqbench-lua"\nlimit = 6\n'
+        '[sampling]\ntemperature = 0.0\nmax_tokens = 32\n'
+    )
+    proc = subprocess.Popen([sys.executable, "-m", "lqbench.cli", "run", str(plan_file), "--address",
+                             ray_cluster.address, "--db", str(db), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert _wait_for_samples(db, 2, alive=lambda: proc.poll() is None), proc.communicate()[0][-2000:]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    before = {(r["task_id"]): r["created_at"] for r in _samples(db)}
+    assert 2 <= len(before) < 6
+    con = duckdb.connect(str(db), read_only=True)
+    run_id, status = con.execute("SELECT run_id, status FROM runs").fetchone()
+    con.close()
+    assert status == "running"  # the crash left it unfinished
+
+    summary = run_plan(None, db=db, resume=run_id, progress=False, n_threads=1, measure_bandwidth=False)
+    assert summary.status == "finished"
+    assert summary.samples_written == 6 - len(before)
+    after = {(r["task_id"]): r["created_at"] for r in _samples(db)}
+    assert len(after) == 6
+    assert all(after[t] == created for t, created in before.items())  # old samples untouched
