@@ -1,0 +1,101 @@
+"""`lqbench run` at the command line: bad input is one line and leaves the DB as it was;
+a real run and `lqbench query` on the same file at the same time both succeed."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lqbench.records import SampleRecord, utc_now
+from lqbench.store import ResultStore
+
+LQBENCH = [sys.executable, "-m", "lqbench.cli"]
+
+
+def _seed_db(path: Path) -> str:
+    """A results file with one earlier run in it; returns its content hash."""
+    store = ResultStore(path)
+    store.begin_run("earlier", {"name": "earlier"}, "earlier")
+    store.write_batch([SampleRecord(
+        run_id="earlier", node_id="n", model_id="m", suite="s", task_id="t", sample_idx=0, replica="", seed=0,
+        completion="", status="pass", passed=True, error=None, prompt_tokens=1, gen_tokens=1, prompt_ms=1.0,
+        gen_ms=1.0, ttft_ms=1.0, wall_ms=1.0, score_ms=1.0, peak_rss_mb=1.0, created_at=utc_now(), shard_id="x",
+        suite_version="v", temperature=0.0, finish_reason="stop", n_threads=1)])
+    store.finish_run("earlier", "finished")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _run_cli(args, timeout=120):
+    return subprocess.run(LQBENCH + args, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    "plan_text, expected",
+    [
+        ('[[models]]\nspec = "/nowhere/missing-model.gguf"\nquants = ["q4_k_m"]\n', "missing-model.gguf"),
+        ('[[models]]\nspec = "demo:gemma-3-270m"\nquants = ["q4_k_m", "q3_xyz"]\n', "q3_xyz"),
+        ('[[models]]\nspec = "demo:gemma-3-270m"\n[sampling]\ntemperature = "hot"\n', "sampling.temperature"),
+        ('[[models]\nspec = "x"\n', "not valid TOML"),
+    ],
+    ids=["missing-gguf", "unknown-quant", "bad-type", "bad-toml"],
+)
+def test_bad_input_is_one_line_and_leaves_the_db_unchanged(tmp_path, plan_text, expected):
+    db = tmp_path / "results.duckdb"
+    before = _seed_db(db)
+    plan = tmp_path / "plan.toml"
+    plan.write_text(plan_text)
+    proc = _run_cli(["run", str(plan), "--db", str(db), "--quiet"])
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], proc.stderr
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_corrupt_gguf_is_refused_with_one_line(tmp_path):
+    db = tmp_path / "results.duckdb"
+    before = _seed_db(db)
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 64)  # a GGUF header with nothing behind it
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f'[[models]]\nspec = "{bad}"\n')
+    proc = _run_cli(["run", str(plan), "--db", str(db), "--quiet"])
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.e2e
+def test_run_and_query_on_the_same_db_at_once(tmp_path):
+    """The embedded default path (local Ray on loopback) from the CLI, with readers hammering the file."""
+    db = tmp_path / "results.duckdb"
+    plan = tmp_path / "plan.toml"
+    plan.write_text('name = "concurrent"\nshard_size = 1\n'
+                    '[[models]]\nspec = "demo:gemma-3-270m"\nquants = ["q4_k_m", "q8_0"]\n'
+                    '[[suites]]\nname = "lqbench-lua"\nlimit = 3\n'
+                    '[sampling]\ntemperature = 0.0\nmax_tokens = 32\n')
+    run = subprocess.Popen(LQBENCH + ["run", str(plan), "--db", str(db), "--quiet"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    queries = []
+    deadline = time.monotonic() + 600
+    while run.poll() is None and time.monotonic() < deadline:
+        if db.exists():
+            q = _run_cli(["query", "SELECT count(*) AS n FROM samples", "--db", str(db), "--format", "csv"])
+            queries.append(q)
+        time.sleep(0.2)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err[-3000:]
+    assert queries, "the run finished before any query could start"
+    # The writer creates and migrates the file in its first open, so every reader sees the schema;
+    # any failure (a lock error above all) is a bug.
+    failed = [q for q in queries if q.returncode != 0]
+    assert not failed, failed[0].stderr
+    final = _run_cli(["query", "pass_at_1_by_model_quant", "--db", str(db), "--format", "csv"])
+    assert final.returncode == 0, final.stderr
+    body = [line for line in final.stdout.splitlines()[1:] if line.strip()]
+    assert len(body) == 2  # one row per model x quant
