@@ -173,6 +173,8 @@ class _HeaderParser:
 
 def _parse_header(buf) -> tuple[dict, list[tuple[str, int, int, int]], int]:
     """(scalar and string metadata, [(tensor name, ggml type, n_elements, offset)], data start)."""
+    if len(buf) < 24:  # magic, version, tensor count, metadata count
+        raise _Truncated(f"only {len(buf)} bytes")
     version = struct.unpack_from("<I", buf, 4)[0]
     order = "<" if version < 0x10000 else ">"  # big-endian files show a byte-swapped version
     p = _HeaderParser(buf, order)

@@ -392,7 +392,7 @@ def _ladder_step(base: ModelFile, quant: str, requant: bool, nthread: int | None
 @dataclass
 class CacheEntry:
     model: ModelFile
-    status: str  # ok | unverified | changed | corrupt | missing
+    status: str  # ok | changed (size/mtime differ since hashed) | corrupt (hash differs) | missing
 
 
 def list_cache(verify: bool = False) -> list[CacheEntry]:
@@ -421,7 +421,7 @@ def list_cache(verify: bool = False) -> list[CacheEntry]:
                 _save(mf)
             entries.append(CacheEntry(mf, "ok" if ok else "corrupt"))
         else:
-            entries.append(CacheEntry(mf, "unverified" if trusted else "changed"))
+            entries.append(CacheEntry(mf, "ok" if trusted else "changed"))
     for gguf in sorted(cache.glob("*.gguf")):
         if gguf.stem in seen or not re.fullmatch(r"[0-9a-f]{64}", gguf.stem):
             continue

@@ -8,8 +8,10 @@ bookkeeping (which base, which type, requantized or not) live in `lqbench.models
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -69,11 +71,40 @@ def quantize_file(src: str | os.PathLike, dst: str | os.PathLike, quant: str, nt
     os.close(fd)
     t0 = time.perf_counter()
     try:
-        status = llama_cpp.llama_model_quantize(str(src).encode(), tmp_name.encode(), params)
+        with _captured_stderr() as log:
+            status = llama_cpp.llama_model_quantize(str(src).encode(), tmp_name.encode(), params)
         if status != 0:
-            raise LqbenchError(f"llama.cpp could not quantize {src.name} to {quant} (status {status})")
+            reason = _last_error_line(log["text"])
+            raise LqbenchError(f"llama.cpp could not quantize {src.name} to {quant}: {reason or f'status {status}'}")
         os.replace(tmp_name, dst)
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
     return time.perf_counter() - t0
+
+
+@contextlib.contextmanager
+def _captured_stderr():
+    """Send the C library's stderr to a temp file for the duration.
+
+    llama.cpp writes a line per tensor while quantizing (hundreds of "falling back to
+    q4_0" notes for Gemma's 640-wide rows); the user needs none of it unless it fails.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    captured = {"text": ""}
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured["text"] = sink.read().decode("utf-8", errors="replace")
+
+
+def _last_error_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error" in ln.lower() or "failed" in ln.lower()]
+    return (errors or lines or [""])[-1][:300]
