@@ -74,10 +74,34 @@ class Query:
 
 # ----------------------------------------------------------------- parsing
 def _strip_sql_noise(sql: str) -> str:
-    """SQL with comments and string literals blanked, so `$x` inside them is not taken for a parameter."""
-    sql = re.sub(r"/\*.*?\*/", " ", sql, flags=re.S)
-    sql = re.sub(r"'(?:[^']|'')*'", "''", sql)
-    return re.sub(r"--[^\n]*", " ", sql)
+    """SQL with comments, string literals and quoted identifiers blanked, in one left-to-right pass,
+    so a `$x` (or an apostrophe) inside any of them is not mistaken for code."""
+    out: list[str] = []
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if sql.startswith("--", i):
+            j = sql.find("\n", i)
+            i = n if j < 0 else j
+        elif sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+            out.append(" ")
+        elif ch in ("'", '"'):
+            j = i + 1
+            while j < n:
+                if sql[j] == ch:
+                    if j + 1 < n and sql[j + 1] == ch:  # doubled quote escapes itself
+                        j += 2
+                        continue
+                    break
+                j += 1
+            out.append(ch + ch)
+            i = j + 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
 
 
 def used_params(sql: str) -> list[str]:
