@@ -12,7 +12,7 @@ import os
 
 import ray
 
-from lqbench.records import ShardRecord, utc_now
+from lqbench.records import PerplexityRecord, ShardRecord, utc_now
 from lqbench.shard import Shard, run_shard
 
 AGENT_RESOURCE = "lqbench_agent"  # one unit per node: exactly one agent per laptop
@@ -66,8 +66,11 @@ class NodeAgent:
         return self._pool
 
     def run_shard(self, shard_dict: dict, skip: list):
-        """Yield {"kind": "sample", "record": ...} per sample, then {"kind": "shard", ...}."""
+        """Yield {"kind": "sample"|"perplexity", "record": ...} per result, then {"kind": "shard", ...}."""
         shard = Shard.from_dict(shard_dict)
+        if shard.kind == "perplexity":
+            yield from self._run_perplexity(shard, {tuple(k) for k in skip})
+            return
         started = utc_now()
         n_threads = int(shard.inference.get("n_threads") or self.n_threads)
         path = self._model_path(shard.model)
@@ -81,6 +84,42 @@ class NodeAgent:
             run_id=shard.run_id, shard_id=shard.shard_id, node_id=self.node_id, model_id=shard.model_id,
             suite=shard.suite, n_tasks=len(shard.tasks), load_ms=load_ms, n_threads=n_threads,
             started_at=started, finished_at=utc_now(), status="finished").__dict__}
+
+    def _run_perplexity(self, shard: Shard, skip: set):
+        """The whole ladder on this node: the base's distributions once, every rung against them."""
+        import tempfile
+
+        from lqbench.models import ModelFile
+        from lqbench.perplexity import compute_perplexity
+
+        started = utc_now()
+        n_threads = int(shard.inference.get("n_threads") or self.n_threads)
+        settings = {k: v for k, v in shard.sampling.items() if v is not None}
+        base = ModelFile.from_dict({**shard.model, "path": self._model_path(shard.model)})
+        with tempfile.TemporaryDirectory(prefix="lqbench-ppl-") as workdir:
+            base_npz = f"{workdir}/base.npz"
+            order = [shard.model] + [m for m in shard.ladder if m["model_id"] != shard.model_id]
+            for row in order:
+                is_base = row["model_id"] == shard.model_id
+                if not is_base and ("perplexity", row["model_id"], shard.corpus) in skip:
+                    continue
+                path = base.path if is_base else self._model_path(row)
+                result = compute_perplexity(path, shard.text, n_threads=n_threads,
+                                            save_logits_path=base_npz if is_base else None,
+                                            base_logits_path=None if is_base else base_npz, **settings)
+                if is_base:
+                    if ("perplexity", row["model_id"], shard.corpus) in skip:
+                        continue
+                    result.update(kld_mean=0.0, top1_agreement=1.0)
+                yield {"kind": "perplexity", "record": PerplexityRecord(
+                    run_id=shard.run_id, node_id=self.node_id, model_id=row["model_id"], corpus=shard.corpus,
+                    tokens=int(result["tokens"]), ppl=float(result["ppl"]), kld_mean=result["kld_mean"],
+                    top1_agreement=result["top1_agreement"], base_model_id=shard.model_id,
+                    created_at=utc_now()).__dict__}
+        yield {"kind": "shard", "record": ShardRecord(
+            run_id=shard.run_id, shard_id=shard.shard_id, node_id=self.node_id, model_id=shard.model_id,
+            suite=shard.corpus, n_tasks=len(order), load_ms=None, n_threads=n_threads, started_at=started,
+            finished_at=utc_now(), status="finished").__dict__}
 
     def pid(self) -> int:
         return os.getpid()

@@ -18,7 +18,7 @@ from pathlib import Path
 from lqbench.errors import LqbenchError
 from lqbench.plan import Plan, plan_from_dict
 from lqbench.scheduling import ShardQueue
-from lqbench.shard import Shard, make_shards
+from lqbench.shard import make_perplexity_shards, make_shards
 from lqbench.store import ResultStore
 
 
@@ -51,8 +51,31 @@ def resolve_suites(plan: Plan) -> list[tuple[str, str, list]]:
     return out
 
 
-def resolve_models(plan: Plan, progress: bool = True) -> list[tuple[dict, dict]]:
-    """(models-table row, node selector) for every model file of the plan, quantizing as needed."""
+def resolve_perplexity(plan: Plan, models: list[tuple[dict, dict, int]]) -> tuple[str, str, list] | None:
+    """(corpus name, corpus text, [(base row, ladder rows, selector)]) for the plan's [perplexity], or None."""
+    if not plan.perplexity:
+        return None
+    from lqbench.perplexity import corpus_from_suite, corpus_name
+    from lqbench.tasks import load_suite
+
+    cfg = plan.perplexity
+    suite = load_suite(cfg["corpus"])
+    text = corpus_from_suite(suite, with_tests=cfg["with_tests"])
+    ladders = []
+    for entry_idx in sorted({idx for _, _, idx in models}):
+        rows = [row for row, _, idx in models if idx == entry_idx]
+        select = next(sel for _, sel, idx in models if idx == entry_idx)
+        if cfg["base"] == "highest":
+            base = max(rows, key=lambda r: r.get("bits_per_weight") or 0)
+        else:
+            base = next(r for r in rows if r["quant"] == cfg["base"])
+        ladders.append((base, rows, select))
+    return corpus_name(suite, with_tests=cfg["with_tests"]), text, ladders
+
+
+def resolve_models(plan: Plan, progress: bool = True) -> list[tuple[dict, dict, int]]:
+    """(models-table row, node selector, plan entry index) for every model file of the plan,
+    quantizing as needed."""
     from lqbench.models import QUANT_TYPES, build_ladder, resolve_model
 
     for entry in plan.models:  # check names before any slow work
@@ -60,14 +83,14 @@ def resolve_models(plan: Plan, progress: bool = True) -> list[tuple[dict, dict]]
             if q not in QUANT_TYPES:
                 raise LqbenchError(f"unknown quant type {q!r} for {entry.spec}; known: {', '.join(QUANT_TYPES)}")
     rows = []
-    for entry in plan.models:
+    for idx, entry in enumerate(plan.models):
         base = resolve_model(entry.spec)
         files = build_ladder(base, list(entry.quants)) if entry.quants else [base]
         for f in files:
             row = f.to_row()
             if entry.name:
                 row["name"] = entry.name
-            rows.append((row, dict(entry.select)))
+            rows.append((row, dict(entry.select), idx))
     return rows
 
 
@@ -90,6 +113,7 @@ def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | N
     # 1. Everything that can be wrong with the input, before Ray or the DB.
     suites = resolve_suites(plan)
     models = resolve_models(plan)
+    perplexity = resolve_perplexity(plan, models)
 
     # 2. Ray: an existing session (tests, notebooks), a cluster's head, or an embedded local one.
     import ray
@@ -113,6 +137,7 @@ def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | N
         on_sample=lambda rec, node: (writer.add_sample(rec), view.sample(node, rec.gen_tokens, rec.gen_ms),
                                      writer.maybe_flush()),
         on_shard=lambda rec, node: writer.add_shard(rec),
+        on_perplexity=lambda rec, node: writer.add_perplexity(rec),
         on_node=lambda fp: store.upsert_nodes([fp]),
         progress=view, n_threads=n_threads or plan.inference.get("n_threads"),
         measure_bandwidth=measure_bandwidth,
@@ -126,7 +151,7 @@ def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | N
         else:
             store.begin_run(run_id, plan.raw, plan.name)
         store.upsert_tasks([t for _, _, tasks in suites for t in tasks])
-        store.upsert_models([row for row, _ in models])
+        store.upsert_models([row for row, _, _ in models])
 
         with view:
             scheduler.discover()
@@ -135,16 +160,21 @@ def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | N
             replicas = ("",)
             if plan.placement == "every-node":
                 replicas = tuple(sorted(s.info.name for s in scheduler.slots.values()))
-            shards = make_shards(run_id, models, suites, sampling=plan.sampling, scoring=plan.scoring,
-                                 inference=plan.inference, shard_size=plan.shard_size, replicas=replicas)
-            done = store.done_keys(run_id)
+            shards = make_shards(run_id, [(row, sel) for row, sel, _ in models], suites, sampling=plan.sampling,
+                                 scoring=plan.scoring, inference=plan.inference, shard_size=plan.shard_size,
+                                 replicas=replicas)
+            if perplexity:
+                corpus, text, ladders = perplexity
+                settings = {k: plan.perplexity.get(k) for k in ("n_ctx", "max_tokens")}
+                shards += make_perplexity_shards(run_id, ladders, corpus, text, settings, plan.inference)
+            done = store.done_keys(run_id) | store.done_perplexity(run_id)
             todo = [s for s in (sh.without(done) for sh in shards) if s is not None]
             view.set_total(sum(len(s.sample_keys()) for s in shards))
             view.advance(len(done & {k for s in shards for k in s.sample_keys()}))
             queue = ShardQueue(todo)
             loop = scheduler.run(queue, done, idle_timeout_s=idle_timeout_s)
             writer.flush()
-        missing = len({k for s in shards for k in s.sample_keys()} - done)
+        missing = len({k for s in shards for k in s.sample_keys() + s.perplexity_keys()} - done)
         status = "finished" if missing == 0 else "incomplete"
         if loop.failed_shards:
             for sid, err in loop.failed_shards:

@@ -20,7 +20,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from agents.agent import AGENT_RESOURCE, NodeAgent
 from cluster.session import NAME_LABEL
 from lqbench.errors import LqbenchError
-from lqbench.records import SampleRecord, ShardRecord
+from lqbench.records import PerplexityRecord, SampleRecord, ShardRecord
 from lqbench.scheduling import NodeInfo, ShardQueue
 from lqbench.shard import Shard
 
@@ -62,12 +62,14 @@ def node_name(node: dict) -> str:
 
 class Scheduler:
     def __init__(self, *, on_sample: Callable[[SampleRecord, str], None], on_shard: Callable[[ShardRecord, str], None],
-                 on_node: Callable[[dict], None], progress=None, n_threads: int | None = None,
+                 on_node: Callable[[dict], None], on_perplexity: Callable[[PerplexityRecord, str], None] = None,
+                 progress=None, n_threads: int | None = None,
                  measure_bandwidth: bool = True, discover_every_s: float = 5.0):
         self.slots: dict[str, AgentSlot] = {}
         self.on_sample = on_sample
         self.on_shard = on_shard
         self.on_node = on_node
+        self.on_perplexity = on_perplexity or (lambda rec, node: None)
         self.progress = progress
         self.n_threads = n_threads
         self.measure_bandwidth = measure_bandwidth
@@ -193,6 +195,10 @@ class Scheduler:
             record = SampleRecord(**item["record"])
             done_keys.add(record.key)
             self.on_sample(record, slot.info.name)
+        elif item["kind"] == "perplexity":
+            record = PerplexityRecord(**item["record"])
+            done_keys.add(("perplexity", record.model_id, record.corpus))
+            self.on_perplexity(record, slot.info.name)
         elif item["kind"] == "shard":
             self.on_shard(ShardRecord(**item["record"]), slot.info.name)
 

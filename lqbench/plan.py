@@ -35,7 +35,7 @@ _SUITE_KEYS = {"name", "limit", "task_ids", "topics", "difficulties"}
 _SAMPLING_KEYS = {"temperature", "top_k", "top_p", "max_tokens", "n", "seed", "repeat_penalty"}
 _SCORING_KEYS = {"timeout_s", "memory_mb", "lua"}
 _INFERENCE_KEYS = {"n_threads", "n_ctx"}
-_PERPLEXITY_KEYS = {"corpus", "base", "n_ctx", "max_tokens"}
+_PERPLEXITY_KEYS = {"corpus", "base", "n_ctx", "max_tokens", "with_tests"}
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,22 @@ def plan_from_dict(raw: dict, *, limit: int | None = None) -> Plan:
 
     perplexity = raw.get("perplexity")
     if perplexity is not None:
+        perplexity = dict(perplexity)
         _check_keys("[perplexity]", perplexity, _PERPLEXITY_KEYS)
+        perplexity.setdefault("corpus", "lqbench-lua")  # the suite whose reference programs are the corpus
+        perplexity.setdefault("base", "highest")  # a quant of each model, or its most bits per weight
+        perplexity.setdefault("n_ctx", 512)
+        perplexity.setdefault("with_tests", False)
+        _typed("perplexity.corpus", perplexity["corpus"], str)
+        perplexity["base"] = _typed("perplexity.base", perplexity["base"], str).lower()
+        _typed("perplexity.n_ctx", perplexity["n_ctx"], int, positive=True)
+        _typed("perplexity.with_tests", perplexity["with_tests"], bool)
+        if perplexity.get("max_tokens") is not None:
+            _typed("perplexity.max_tokens", perplexity["max_tokens"], int, positive=True)
+        for i, m in enumerate(models):
+            if perplexity["base"] != "highest" and perplexity["base"] not in m.quants:
+                raise LqbenchError(f"plan: perplexity.base {perplexity['base']!r} is not among models[{i}].quants")
+        raw["perplexity"] = perplexity
 
     raw.update(name=name, placement=placement, shard_size=shard_size, sampling=sampling, scoring=scoring,
                inference=inference)

@@ -1,7 +1,9 @@
 """Shards: the unit of work a laptop takes, and `run_shard()`, which does it.
 
-A shard is one model file x one suite x a chunk of tasks x n samples each, with
-the sampling and scoring settings. Its id is the hash of its canonical JSON, so
+A generation shard is one model file x one suite x a chunk of tasks x n samples
+each, with the sampling and scoring settings. A perplexity shard is one model's
+whole quant ladder on one corpus: the base's distributions are computed once and
+every quant is compared against them on the same node. Its id is the hash of its canonical JSON, so
 the same plan always yields the same shards. `run_shard()` is pure Python (no Ray):
 the agent on a laptop calls it with a loaded generator and a scorer pool and
 streams the `SampleRecord`s it yields back to the head.
@@ -37,6 +39,10 @@ class Shard:
     inference: dict
     replica: str = ""  # '' = anywhere (spread); a node name = must run there (every-node placement)
     select: dict = field(default_factory=dict)  # node label selector from the plan
+    kind: str = "generate"  # "generate" | "perplexity"
+    ladder: tuple[dict, ...] = ()  # perplexity: every model row of the ladder; `model` is its base
+    corpus: str = ""  # perplexity: the corpus name recorded in the perplexity table
+    text: str = ""  # perplexity: the corpus text
 
     @property
     def model_id(self) -> str:
@@ -54,6 +60,8 @@ class Shard:
             "n_samples": self.n_samples,
             "replica": self.replica,
         }
+        if self.kind != "generate":
+            ident.update(kind=self.kind, ladder=[m["sha256"] for m in self.ladder], corpus=self.corpus)
         return hashlib.sha256(_canonical(ident).encode()).hexdigest()[:16]
 
     def sample_keys(self) -> list[tuple]:
@@ -62,7 +70,10 @@ class Shard:
                 for t in self.tasks for i in range(self.n_samples)]
 
     def without(self, done: set[tuple]) -> "Shard | None":
-        """This shard minus tasks whose samples are all done; None if nothing is left."""
+        """This shard minus tasks whose samples are all done; None if nothing is left.
+        A perplexity shard is all or nothing: it is done when every rung's key is in `done`."""
+        if self.kind == "perplexity":
+            return None if all(k in done for k in self.perplexity_keys()) else self
         left = tuple(t for t in self.tasks
                      if any((self.model_id, self.suite, t.task_id, i, self.replica) not in done
                             for i in range(self.n_samples)))
@@ -70,16 +81,31 @@ class Shard:
             return None
         return Shard(**{**self.__dict__, "tasks": left})
 
+    def perplexity_keys(self) -> list[tuple]:
+        """("perplexity", model_id, corpus, node-independent) keys this perplexity shard owes."""
+        return [("perplexity", m["model_id"], self.corpus) for m in self.ladder]
+
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
         d["tasks"] = [t.to_dict() for t in self.tasks]
+        d["ladder"] = list(self.ladder)
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Shard":
         d = dict(d)
         d["tasks"] = tuple(TaskSpec.from_dict(t) for t in d["tasks"])
+        d["ladder"] = tuple(d.get("ladder", ()))
         return cls(**d)
+
+
+def make_perplexity_shards(run_id: str, ladders: list[tuple[dict, list[dict], dict]], corpus: str, text: str,
+                           settings: dict, inference: dict) -> list[Shard]:
+    """One shard per model ladder: (base row, all rows, node selector)."""
+    return [Shard(run_id=run_id, model=base, suite="", suite_version="", tasks=(), sampling=dict(settings),
+                  n_samples=0, scoring={}, inference=dict(inference), select=dict(select), kind="perplexity",
+                  ladder=tuple(rows), corpus=corpus, text=text)
+            for base, rows, select in ladders]
 
 
 def sample_seed(base_seed: int, task_id: str, sample_idx: int) -> int:

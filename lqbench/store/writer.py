@@ -129,13 +129,14 @@ class ResultStore:
         return {tuple(r) for r in rows}
 
     def done_perplexity(self, run_id: str) -> set[tuple]:
+        """("perplexity", model_id, corpus) keys already recorded for a run (Shard.perplexity_keys)."""
         if not self.path.exists():
             return set()
         with connect_read_only(self.path) as con:
             try:
                 rows = con.execute(
-                    "SELECT model_id, corpus, node_id FROM perplexity WHERE run_id = ?", [run_id]
+                    "SELECT DISTINCT model_id, corpus FROM perplexity WHERE run_id = ?", [run_id]
                 ).fetchall()
             except Exception:
                 return set()
-        return {tuple(r) for r in rows}
+        return {("perplexity", m, c) for m, c in rows}

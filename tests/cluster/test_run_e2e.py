@@ -23,6 +23,7 @@ TINY_PLAN = {
     "suites": [{"name": "lqbench-lua", "limit": 3}],
     "sampling": {"temperature": 0.0, "max_tokens": 48, "seed": 5},
     "scoring": {"timeout_s": 5.0},
+    "perplexity": {"n_ctx": 128, "max_tokens": 256},
 }
 
 
@@ -86,6 +87,12 @@ def test_tiny_plan_on_two_nodes_lands_every_sample_once(ray_cluster, tmp_path):
         names = {r[0] for r in con.execute("SELECT json_extract_string(labels_json, '$.name') FROM nodes").fetchall()}
         assert names == {"laptop-a", "laptop-b"}
         assert con.execute("SELECT count(*) FROM shards WHERE load_ms > 0").fetchone()[0] >= 2
+        ppl = {q: (p, kld, top1) for q, p, kld, top1 in con.execute(
+            "SELECT m.quant, p.ppl, p.kld_mean, p.top1_agreement FROM perplexity p JOIN models m USING (model_id)"
+        ).fetchall()}
+        assert set(ppl) == {"q4_k_m", "q2_k"}
+        assert ppl["q4_k_m"][1:] == (0.0, 1.0)  # the base (most bits) against itself
+        assert ppl["q2_k"][0] > 1 and ppl["q2_k"][1] > 0 and 0 < ppl["q2_k"][2] < 1
     finally:
         con.close()
 
@@ -113,7 +120,7 @@ def _wait_for_samples(db, n, timeout_s=240, alive=lambda: True):
     return False
 
 
-FAULT_PLAN = {**TINY_PLAN, "models": [{"spec": "demo:gemma-3-270m", "quants": ["q4_k_m"]}],
+FAULT_PLAN = {**{k: v for k, v in TINY_PLAN.items() if k != "perplexity"}, "models": [{"spec": "demo:gemma-3-270m", "quants": ["q4_k_m"]}],
               "suites": [{"name": "lqbench-lua", "limit": 8}], "sampling": {"temperature": 0.0, "max_tokens": 32}}
 
 
