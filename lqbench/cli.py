@@ -130,6 +130,134 @@ def query(
         sys.stdout.write(text)
 
 
+# ---------------------------------------------------------------- cluster: head, join, nodes
+@app.command()
+def head(
+    port: int = typer.Option(6379, help="Port of the head's GCS: the port laptops join on."),
+    token: Optional[str] = typer.Option(None, envvar="LQBENCH_TOKEN",
+                                        help="Cluster token (or $LQBENCH_TOKEN); default: a new random one."),
+    stop: bool = typer.Option(False, "--stop", help="Stop the head started from this machine, and exit."),
+    no_work: bool = typer.Option(False, "--no-work", help="Only schedule and write the DB; run no shards here."),
+    name: Optional[str] = typer.Option(None, help="This machine's name in results (default: hostname)."),
+    label: List[str] = typer.Option([], "--label", help="Extra node label KEY=VALUE (repeatable)."),
+    threads: Optional[int] = typer.Option(None, help="Cores to offer (default: physical cores)."),
+    node_ip: Optional[str] = typer.Option(None, help="Address to advertise (default: Ray's pick)."),
+    node_ports: int = typer.Option(6380, help="This node's Ray ports are N..N+5 (0: random; see docs/cluster.md)."),
+    dashboard: bool = typer.Option(True, help="Start Ray's dashboard (bound to localhost:8265)."),
+    block: bool = typer.Option(False, "--block", help="Stay in the foreground; Ctrl-C stops the head."),
+    temp_dir: Optional[str] = typer.Option(None, hidden=True, help="Ray's --temp-dir (tests)."),
+) -> None:
+    """Start this machine's Ray head (token auth on) and print the command laptops join with."""
+    from cluster import head as cluster_head
+
+    if stop:
+        address = cluster_head.stop_head()
+        typer.echo(f"stopped the head at {address}" if address else "no head was running here")
+        return
+    from lqbench.hardware import parse_label_args
+
+    info = cluster_head.start_head(port, token, node_ip=node_ip, name=name, labels=parse_label_args(label),
+                                   threads=threads, no_work=no_work, node_ports=node_ports, dashboard=dashboard,
+                                   temp_dir=temp_dir)
+    work = "schedules only" if no_work else f"offers {info.num_cpus} CPUs"
+    typer.echo(f"Ray head {info.name!r} up at {info.address} in {info.seconds:.1f} s ({work}; token auth on).")
+    typer.echo("On each laptop, run:\n")
+    typer.echo(f"  {info.join_command}\n")
+    typer.echo("Then start a benchmark from this machine:\n")
+    typer.echo(f"  {info.run_command}\n")
+    typer.echo(f"See the cluster with `lqbench nodes`; stop it with `lqbench head --stop`. Log: {info.log}")
+    if block:
+        from cluster.ray_node import remove_state, wait_forever
+
+        code = wait_forever(info.pid, "the Ray head")
+        remove_state(cluster_head.HEAD_KEY)
+        raise typer.Exit(code)
+
+
+@app.command()
+def join(
+    address: Optional[str] = typer.Argument(None, help="The head's HOST:PORT, as printed by `lqbench head`."),
+    token: Optional[str] = typer.Option(None, envvar="LQBENCH_TOKEN", help="Cluster token (or $LQBENCH_TOKEN)."),
+    name: Optional[str] = typer.Option(None, help="This laptop's name in results (default: hostname)."),
+    label: List[str] = typer.Option([], "--label", help="Extra node label KEY=VALUE (repeatable)."),
+    threads: Optional[int] = typer.Option(None, help="Cores to offer (default: physical cores)."),
+    node_ip: Optional[str] = typer.Option(None, help="Address to advertise (default: Ray's pick)."),
+    node_ports: int = typer.Option(6380, help="This node's Ray ports are N..N+5 (0: random; see docs/cluster.md)."),
+    block: bool = typer.Option(False, "--block", help="Stay in the foreground; Ctrl-C leaves the cluster."),
+    stop: bool = typer.Option(False, "--stop", help="Leave: stop this machine's worker(s) (--name: just that one)."),
+    no_bandwidth: bool = typer.Option(False, "--no-bandwidth", help="Skip the ~2 s memory bandwidth measurement."),
+    temp_dir: Optional[str] = typer.Option(None, hidden=True, help="Ray's --temp-dir (tests)."),
+) -> None:
+    """Fingerprint this laptop and join the cluster as a Ray worker."""
+    from agents import join as agents_join
+
+    if stop:
+        stopped = agents_join.leave(name)
+        typer.echo(f"left the cluster: {', '.join(stopped)}" if stopped else "no lqbench worker was running here")
+        return
+    if not address:
+        fail("missing HOST:PORT of the head (printed by `lqbench head`)")
+    if not token:
+        fail("missing --token (printed by `lqbench head`; or set $LQBENCH_TOKEN)")
+    from lqbench.hardware import parse_label_args
+
+    node = agents_join.join(address, token, name=name, labels=parse_label_args(label), threads=threads,
+                            node_ip=node_ip, node_ports=node_ports, temp_dir=temp_dir,
+                            measure_bandwidth=not no_bandwidth)
+    fp = {k: v for k, v in node.labels.items() if k.startswith("lqbench-")}
+    typer.echo(f"joined {node.address} as {node.name!r} in {node.seconds:.1f} s: {node.num_cpus} CPUs, "
+               f"{fp.get('lqbench-cpu', '?')}, {fp.get('lqbench-ram-gb', '?')} GB RAM, "
+               f"{fp.get('lqbench-mem-bw-gbs', '-')} GB/s. Leave with `lqbench join --stop`.")
+    if block:
+        from cluster.ray_node import remove_state, wait_forever
+
+        code = wait_forever(node.pid, f"the Ray worker {node.name!r}")
+        remove_state(node.key)
+        raise typer.Exit(code)
+
+
+@app.command()
+def nodes(
+    address: Optional[str] = typer.Option(None, help="Head HOST:PORT (default: the head started on this machine)."),
+    token: Optional[str] = typer.Option(None, envvar="LQBENCH_TOKEN", help="Cluster token (or $LQBENCH_TOKEN)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per node instead of a table."),
+    alive_only: bool = typer.Option(False, "--alive", help="Only the nodes that are alive."),
+) -> None:
+    """The cluster's nodes with their fingerprints, one line per node (* marks the head)."""
+    import json
+
+    from cluster.head import connect
+    from cluster.nodes import format_nodes, list_nodes
+
+    connect(address, token)
+    found = list_nodes(include_dead=not alive_only)
+    if as_json:
+        for n in found:
+            typer.echo(json.dumps({"ray_node_id": n.ray_node_id, "address": n.address, "alive": n.alive,
+                                   "is_head": n.is_head, "cpus": n.cpus, "agent_slots": n.agent_slots,
+                                   "name": n.name, "fingerprint": n.fingerprint, "labels": n.labels},
+                                  sort_keys=True))
+        return
+    for line in format_nodes(found):
+        typer.echo(line)
+
+
+# ---------------------------------------------------------------- report
+@app.command()
+def report(
+    db: Optional[Path] = typer.Option(None, help="DuckDB results file [default: ./lqbench.duckdb]; opened read-only."),
+    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="Where to write the HTML file."),
+    run_id: Optional[str] = typer.Option(None, "--run", help="Only this run [default: every run in the file]."),
+) -> None:
+    """Write one self-contained HTML report (charts, tables, provenance); opens offline in any browser."""
+    from lqbench.paths import default_db
+    from lqbench.report import build_report
+
+    result = build_report(db or default_db(), out, run_id=run_id)
+    typer.echo(f"{result.path}: {result.bytes / 1024:.0f} KiB, {result.n_charts} charts over "
+               f"{result.n_samples:,} samples")
+
+
 def main() -> None:
     try:
         app()
