@@ -26,7 +26,7 @@ def _fixture_module():
 
 @pytest.fixture(scope="module")
 def fx(tmp_path_factory):
-    return _fixture_module().build_fixture_db(tmp_path_factory.mktemp("queries") / "fixture.duckdb")
+    return _fixture_module().shared_fixture_db(tmp_path_factory)
 
 
 def records(db, name, params=None):

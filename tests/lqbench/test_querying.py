@@ -28,7 +28,7 @@ def _load_fixture_module():
 
 @pytest.fixture(scope="module")
 def fixture_db(tmp_path_factory):
-    return _load_fixture_module().build_fixture_db(tmp_path_factory.mktemp("analysis") / "fixture.duckdb")
+    return _load_fixture_module().shared_fixture_db(tmp_path_factory)
 
 
 def cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
