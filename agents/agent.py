@@ -20,9 +20,11 @@ AGENT_RESOURCE = "lqbench_agent"  # one unit per node: exactly one agent per lap
 
 @ray.remote(max_restarts=0)
 class NodeAgent:
-    def __init__(self, name: str, labels: dict, n_threads: int | None = None, measure_bandwidth: bool = True):
+    def __init__(self, name: str, labels: dict, n_threads: int | None = None, measure_bandwidth: bool = True,
+                 model_server=None):
         from lqbench.hardware import fingerprint, physical_cores
 
+        self.model_server = model_server  # cluster.model_server.ModelServer handle, or None (shared disk only)
         self.fp = fingerprint(measure_bandwidth=measure_bandwidth, labels=labels, name=name)
         self.node_id = self.fp["node_id"]
         self.n_threads = n_threads or physical_cores()
@@ -35,9 +37,10 @@ class NodeAgent:
         return self.fp
 
     def _model_path(self, model: dict) -> str:
-        from agents.model_files import local_model_path
+        from agents.model_files import ensure_model
 
-        return local_model_path(model)
+        # Own cache, else the head's path if this laptop sees it, else streamed from the head's ModelServer.
+        return ensure_model(model, self.model_server)
 
     def _load(self, path: str, n_threads: int, n_ctx: int) -> float | None:
         """Load the model unless it is already loaded; the load time in ms, or None if reused."""
