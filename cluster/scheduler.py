@@ -64,8 +64,9 @@ class Scheduler:
     def __init__(self, *, on_sample: Callable[[SampleRecord, str], None], on_shard: Callable[[ShardRecord, str], None],
                  on_node: Callable[[dict], None], on_perplexity: Callable[[PerplexityRecord, str], None] = None,
                  progress=None, n_threads: int | None = None,
-                 measure_bandwidth: bool = True, discover_every_s: float = 5.0):
+                 measure_bandwidth: bool = True, discover_every_s: float = 5.0, model_server=None):
         self.slots: dict[str, AgentSlot] = {}
+        self.model_server = model_server  # cluster.model_server.ModelServer: agents fetch model files from it
         self.on_sample = on_sample
         self.on_shard = on_shard
         self.on_node = on_node
@@ -90,7 +91,7 @@ class Scheduler:
             actor = NodeAgent.options(
                 resources={AGENT_RESOURCE: 1}, num_cpus=cpus,
                 scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=key, soft=False),
-            ).remote(name, labels, self.n_threads, self.measure_bandwidth)
+            ).remote(name, labels, self.n_threads, self.measure_bandwidth, self.model_server)
             new.append((key, name, labels, actor))
         ready = []
         for key, name, labels, actor in new:
