@@ -127,11 +127,14 @@ def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | N
         session.connect(address, token)
     else:
         session.start_local()
+    from cluster.model_server import start_model_server
     from cluster.progress import RunProgress
     from cluster.scheduler import Scheduler
     from cluster.writer import BatchWriter
 
     writer = BatchWriter(store)
+    # Laptops that see neither the head's files nor a cached copy stream them from here, in chunks.
+    model_server = start_model_server([row for row, _, _ in models])
     view = RunProgress(total=0, enabled=progress)
     scheduler = Scheduler(
         on_sample=lambda rec, node: (writer.add_sample(rec), view.sample(node, rec.gen_tokens, rec.gen_ms),
@@ -140,7 +143,7 @@ def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | N
         on_perplexity=lambda rec, node: writer.add_perplexity(rec),
         on_node=lambda fp: store.upsert_nodes([fp]),
         progress=view, n_threads=n_threads or plan.inference.get("n_threads"),
-        measure_bandwidth=measure_bandwidth,
+        measure_bandwidth=measure_bandwidth, model_server=model_server,
     )
     status = "failed"
     loop = None
