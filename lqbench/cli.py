@@ -59,7 +59,7 @@ def query(
         None, metavar="[NAME | \"SQL\"]",
         help="A query from queries/ (e.g. pass_at_1_by_model_quant), a .sql file, or one SELECT/WITH statement."
              " Omit to list the queries with their headers."),
-    db: Optional[Path] = typer.Option(None, help="DuckDB results file [default: ./lqbench.duckdb]; opened read-only."),
+    db: Optional[Path] = typer.Option(None, help="DuckDB results file (default ./lqbench.duckdb); opened read-only."),
     param: List[str] = typer.Option([], "--param", "-p", help="Query parameter k=v (repeatable); fills $k."),
     format: str = typer.Option("table", "--format", "-f", help="table | csv | json | parquet (parquet needs --out)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the result to this file instead of stdout."),
@@ -245,9 +245,9 @@ def nodes(
 # ---------------------------------------------------------------- report
 @app.command()
 def report(
-    db: Optional[Path] = typer.Option(None, help="DuckDB results file [default: ./lqbench.duckdb]; opened read-only."),
+    db: Optional[Path] = typer.Option(None, help="DuckDB results file (default ./lqbench.duckdb); opened read-only."),
     out: Path = typer.Option(Path("report.html"), "--out", "-o", help="Where to write the HTML file."),
-    run_id: Optional[str] = typer.Option(None, "--run", help="Only this run [default: every run in the file]."),
+    run_id: Optional[str] = typer.Option(None, "--run", help="Only this run (default: every run in the file)."),
 ) -> None:
     """Write one self-contained HTML report (charts, tables, provenance); opens offline in any browser."""
     from lqbench.paths import default_db

@@ -86,8 +86,13 @@ class _Data:
         return Table(cols, rows)
 
 
+def _q(quant: object) -> str:
+    """Quant names as people write them (Q4_K_M), however the file recorded them."""
+    return str(quant).upper() if quant is not None else ""
+
+
 def _label(r: dict) -> str:
-    return f"{r['model']} {r['quant']}"
+    return f"{r['model']} {_q(r['quant'])}"
 
 
 # ----------------------------------------------------------------- sections
@@ -125,7 +130,7 @@ def _accuracy_section(data: _Data) -> tuple[str, int]:
         if mine:
             series.append(charts.Series(
                 name=model, points=[(r["bits_per_weight"], r["pass_at_k"]) for r in mine],
-                labels=[r["quant"] for r in mine], low=[r["ci_low"] for r in mine], high=[r["ci_high"] for r in mine]))
+                labels=[_q(r["quant"]) for r in mine], low=[r["ci_low"] for r in mine], high=[r["ci_high"] for r in mine]))
     chart = charts.line_chart(series, chart_id="chart-pass-by-bits", title="pass@1 by bits per weight",
                               xlabel="bits per weight (log scale)", ylabel="pass@1", xlog2=True)
     html = (
@@ -144,7 +149,7 @@ def _accuracy_section(data: _Data) -> tuple[str, int]:
 def _pareto_section(data: _Data) -> tuple[str, int]:
     t = data.q("accuracy_vs_size_pareto")
     recs = t.records()
-    points = [charts.Point(x=r["file_mb"], y=r["pass_at_1"], group=r["model"], label=r["quant"],
+    points = [charts.Point(x=r["file_mb"], y=r["pass_at_1"], group=r["model"], label=_q(r["quant"]),
                            hollow=not r["on_front"]) for r in recs if r["file_mb"]]
     front = [(r["file_mb"], r["pass_at_1"]) for r in recs if r["on_front"] and r["file_mb"]]
     chart = charts.scatter_chart(points, chart_id="chart-pareto", title="pass@1 against model file size",
@@ -218,9 +223,9 @@ def _quality_section(data: _Data) -> tuple[str, int]:
         v = mine[0][key]
         return f"Pearson r = {v:+.2f} across all configs" if v is not None else "r undefined (too few configs)"
 
-    ppl_pts = [charts.Point(x=r["ppl"], y=r["pass_at_1"], group=r["model"], label=r["quant"])
+    ppl_pts = [charts.Point(x=r["ppl"], y=r["pass_at_1"], group=r["model"], label=_q(r["quant"]))
                for r in mine if r["ppl"]]
-    kld_pts = [charts.Point(x=r["kld_mean"], y=r["pass_at_1"], group=r["model"], label=r["quant"])
+    kld_pts = [charts.Point(x=r["kld_mean"], y=r["pass_at_1"], group=r["model"], label=_q(r["quant"]))
                for r in mine if r["kld_mean"] is not None]
     c1 = charts.scatter_chart(ppl_pts, chart_id="chart-ppl", title=f"perplexity vs pass@1 on {corpus}",
                               xlabel=f"perplexity on {corpus} (log scale)", ylabel="pass@1", xlog=True,
