@@ -216,12 +216,21 @@ def line_chart(series: Sequence[Series], *, chart_id: str, title: str, xlabel: s
     pts = [p for s in series for p in s.points]
     if not pts:
         return empty_chart(f"{title}: no data yet")
-    fr = Frame(top=_legend_top([s.name for s in series], 900))
+    # When every series has the same label at an x (the quant at a bit width), say it once under the axis.
+    shared: dict[float, set[str]] = {}
+    for s in series:
+        for j, (x, _) in enumerate(s.points):
+            shared.setdefault(round(x, 6), set()).add(s.labels[j] if j < len(s.labels) else "")
+    axis_labels = (len(series) > 1 and all(len(v) == 1 and "" not in v for v in shared.values()))
+    fr = Frame(top=_legend_top([s.name for s in series], 900), bottom=74 if axis_labels else 56)
     xs_v = [p[0] for p in pts]
     if xlog2:
         lo, hi = min(xs_v) / 1.25, max(xs_v) * 1.25
         xs = Scale(lo, hi, fr.x0, fr.x1, log=True)
         xticks = [v for v in (1, 1.5, 2, 3, 4, 5, 6, 8, 12, 16, 24, 32) if lo <= v <= hi]
+        if len(xticks) < 4:  # a narrow ladder (e.g. 6.9-8.5 bits): finer ticks
+            xticks = [v for v in (1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5, 5.5, 6, 6.5, 7, 7.5, 8, 9, 10, 11, 12, 14, 16,
+                                  20, 24, 32) if lo <= v <= hi]
         xfmt = lambda v: f"{v:g}"
     else:
         lo, hi = _pad_domain(xs_v, False)
@@ -239,6 +248,10 @@ def line_chart(series: Sequence[Series], *, chart_id: str, title: str, xlabel: s
         ys = Scale(ylo, yhi, fr.y0, fr.y1)
         yticks = linear_ticks(ylo, yhi)
     fr.axes(xs, ys, xticks, yticks, xfmt, yfmt, xlabel, ylabel)
+    if axis_labels:
+        for x, (label,) in shared.items():
+            fr.add(f'<text x="{_f(xs(x))}" y="{_f(fr.y0 + 34)}" text-anchor="middle" class="axis-quant">{_t(label)}</text>')
+    placed: list[tuple[float, float, float]] = []
     for i, s in enumerate(series):
         color = color_for(i)
         order = sorted(range(len(s.points)), key=lambda j: s.points[j][0])
@@ -266,8 +279,12 @@ def line_chart(series: Sequence[Series], *, chart_id: str, title: str, xlabel: s
                 f" (95% CI {yfmt(lo_v)}–{yfmt(hi_v)})" if lo_v is not None and hi_v is not None else "")
             fr.add(f'<circle cx="{_f(px)}" cy="{_f(py)}" r="5" fill="{color}" stroke="#fff" stroke-width="1.5"'
                    f' class="mark point" data-series="{_t(s.name)}"><title>{_t(tip)}</title></circle>')
-            if label:
-                fr.add(f'<text x="{_f(px + 7)}" y="{_f(py - 8)}" class="point-label">{_t(label)}</text>')
+            if label and not axis_labels:
+                lx, ly, lw = px + 7, py - 8, text_width(label, 11)
+                while any(abs(ly - y) < 12 and lx < x + w and x < lx + lw for x, y, w in placed):
+                    ly -= 12
+                placed.append((lx, ly, lw))
+                fr.add(f'<text x="{_f(lx)}" y="{_f(ly)}" class="point-label">{_t(label)}</text>')
     fr.legend([(s.name, color_for(i)) for i, s in enumerate(series)])
     return fr.svg(title, chart_id)
 
@@ -358,6 +375,8 @@ def grouped_bar_chart(groups: Sequence[str], series: Sequence[str], values: dict
         fr.left = max(fr.left, int(text_width(groups[0], 12) * 0.8))
     ymax = max(list(values.values()) + ([ref_line[0]] if ref_line else []))
     yticks = linear_ticks(0.0, ymax * 1.08)
+    if yticks[-1] < ymax * 1.08:  # a gridline above the tallest bar, so its height can be read
+        yticks.append(yticks[-1] + (yticks[1] - yticks[0] if len(yticks) > 1 else ymax))
     ys = Scale(0.0, max(yticks[-1], ymax * 1.08), fr.y0, fr.y1)
     xs = Scale(0.0, 1.0, fr.x0, fr.x1)
     fr.axes(xs, ys, [], yticks, str, yfmt, "", ylabel, xgrid=False)
