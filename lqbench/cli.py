@@ -258,6 +258,28 @@ def report(
                f"{result.n_samples:,} samples")
 
 
+# ---------------------------------------------------------------- suites
+@app.command()
+def suites(
+    suite: Optional[str] = typer.Argument(
+        None, help="A suite to inspect: built-in name, multipl-e:CONFIG, a MultiPL-E .json/.jsonl/.parquet "
+                   "file, or a directory of problem .toml files. Default: list the built-in suites."),
+    strict: bool = typer.Option(False, "--strict", help="Refuse the suite at its first malformed entry."),
+) -> None:
+    """List suites with task counts by topic and difficulty, or load one and show its problems' issues."""
+    from rich.console import Console
+
+    from lqbench.suites.listing import print_builtin_suites, print_suite
+
+    console = Console()
+    if suite is None:
+        print_builtin_suites(console)
+        return
+    loaded = print_suite(console, suite, strict=strict)
+    if loaded.issues:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()

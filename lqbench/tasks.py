@@ -196,7 +196,7 @@ def load_problem_dir(directory: Path, name: str | None = None, *, strict: bool =
             if strict:
                 raise
             issues.append(str(exc))
-            log.warning("skipped %s", exc)
+            log.info("skipped %s", exc)
     if not files:
         issues.append(f"{directory}: no *.toml problem files")
         if strict:
