@@ -1,0 +1,582 @@
+"""A pool of scorer worker processes: parallel, killable, and safe to use from threads.
+
+Each worker is a fresh Python interpreter (fork + exec, i.e. the `spawn` start method's
+semantics) running `worker_main`: it reads programs from its stdin, scores each one in a
+brand-new sandboxed Lua state (`sandbox.LuaSandbox`) and writes the verdict back. The pool
+never forks its own (possibly threaded, e.g. a Ray actor's) process without exec.
+
+Workers are started with `subprocess` rather than `multiprocessing`: a multiprocessing
+spawn/forkserver child re-imports the parent's `__main__` (inside Ray that is Ray's worker
+script, a second of imports per worker) and inherits the parent's `sys.path`. Ours run
+`python -I -c ...` with only the directory that holds the `lqbench` package on their path,
+so they start in ~50 ms and do not depend on how the parent found its modules.
+
+Limits: the sandbox stops a program at `timeout_s` of CPU time with an instruction hook, and
+the pool kills the worker when a program runs `timeout_s + KILL_GRACE_S` of wall time (a
+C-level loop, e.g. a pathological pattern match or a finalizer, never meets the hook); the
+killed worker is replaced at once, and other programs are not held up. Memory: lupa's
+`max_memory` caps the Lua state, an address-space rlimit in the worker is the backstop.
+
+Frames on the pipes: 4-byte big-endian length + payload (program bytes one way, a JSON
+verdict the other).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import select
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Iterable, Iterator
+
+from lqbench.scorer.sandbox import ScoreLimits, Verdict, trim_error
+
+# Wall-clock slack on top of the CPU-time limit before the worker is killed.
+KILL_GRACE_S = 0.5
+# How long a new worker may take to import lupa and get ready.
+STARTUP_TIMEOUT_S = 60.0
+# Programs sent ahead to a busy worker, and the largest program that may wait in its pipe.
+PIPELINE_DEPTH = 2
+PIPELINE_MAX_BYTES = 32 << 10
+# A program running longer than this gives the programs queued behind it to other workers.
+STEAL_AFTER_S = 0.05
+# How many programs score_many keeps queued ahead of the one it waits for, per worker.
+LOOKAHEAD_PER_JOB = 16
+
+_HEADER = struct.Struct(">I")
+_READY = b"ready"
+
+_WORKER_BOOTSTRAP = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from lqbench.scorer.pool import worker_main; worker_main(sys.argv[2])"
+)
+
+
+class ScorerError(RuntimeError):
+    """The scorer pool itself failed (a worker could not start)."""
+
+
+# ----------------------------------------------------------------- worker side
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    chunks, need = [], n
+    while need:
+        chunk = os.read(fd, need)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        need -= len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _cap_address_space(memory_mb: int) -> None:
+    """Backstop for the Lua allocator's cap (and the only cap under LuaJIT)."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            current = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        limit = current + (2 * memory_mb + 512) * (1 << 20)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, OSError, ValueError):
+        pass  # not Linux: the Lua allocator's cap still applies
+
+
+def worker_main(limits_json: str) -> None:
+    """Entry point of a worker process: score programs from stdin until it closes."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    fields = json.loads(limits_json)
+    limits = ScoreLimits(**fields)
+    # The protocol gets private descriptors; fd 0/1 become /dev/null so that nothing
+    # written to stdout by native code can corrupt a frame.
+    inp, out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+
+    from lqbench.scorer.sandbox import LuaSandbox
+
+    sandbox = LuaSandbox(limits)
+    _cap_address_space(limits.memory_mb)
+    _write_all(out, _HEADER.pack(len(_READY)) + _READY)
+    while True:
+        header = _read_exact(inp, _HEADER.size)
+        if header is None:
+            return
+        program = _read_exact(inp, _HEADER.unpack(header)[0])
+        if program is None:
+            return
+        try:
+            verdict = sandbox.run(program)
+            reply = [verdict.status, verdict.passed, verdict.error, verdict.ms]
+        except MemoryError:
+            reply = ["memory_limit", False, "memory limit exceeded", 0.0]
+        payload = json.dumps(reply).encode()
+        _write_all(out, _HEADER.pack(len(payload)) + payload)
+
+
+# ----------------------------------------------------------------- parent side
+
+
+def _package_root() -> str:
+    import lqbench
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(lqbench.__file__)))
+
+
+class _Worker:
+    """One worker process and the parent's end of its pipes."""
+
+    def __init__(self, limits: ScoreLimits) -> None:
+        self.stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _WORKER_BOOTSTRAP, _package_root(),
+             json.dumps({"timeout_s": limits.timeout_s, "memory_mb": limits.memory_mb, "lua": limits.lua})],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            close_fds=True,
+            start_new_session=True,  # Ctrl-C in a terminal goes to the parent only
+            bufsize=0,
+        )
+        self.wfd = self.proc.stdin.fileno()
+        self.rfd = self.proc.stdout.fileno()
+        self.buffer = bytearray()
+        self.ready = False
+        self.started = time.monotonic()
+        self.jobs: collections.deque = collections.deque()  # sent, not answered; the first is running
+        self.job_started = 0.0  # when the first of `jobs` started running
+
+    @property
+    def job(self):
+        return self.jobs[0] if self.jobs else None
+
+    def send(self, job, program: bytes) -> None:
+        if not self.jobs:
+            self.job_started = time.monotonic()
+        self.jobs.append(job)
+        _write_all(self.wfd, _HEADER.pack(len(program)) + program)
+
+    def answered(self):
+        """The running job got its verdict; the next queued one starts now."""
+        job = self.jobs.popleft()
+        self.job_started = time.monotonic()
+        return job
+
+    def read_available(self) -> bool:
+        """Pull what the pipe holds into the buffer; False at end of file (the worker died)."""
+        try:
+            chunk = os.read(self.rfd, 1 << 16)
+        except OSError:
+            return False
+        if not chunk:
+            return False
+        self.buffer += chunk
+        return True
+
+    def next_frame(self) -> bytes | None:
+        if len(self.buffer) < _HEADER.size:
+            return None
+        size = _HEADER.unpack_from(self.buffer)[0]
+        if len(self.buffer) < _HEADER.size + size:
+            return None
+        frame = bytes(self.buffer[_HEADER.size:_HEADER.size + size])
+        del self.buffer[:_HEADER.size + size]
+        return frame
+
+    def stderr_tail(self) -> str:
+        try:
+            self.stderr.seek(0)
+            return self.stderr.read()[-2000:].decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
+
+    def kill(self) -> None:
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        self._reap()
+
+    def stop(self) -> None:
+        """Ask the worker to exit (end of its input), kill it if it does not."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._reap()
+
+    def _reap(self) -> None:
+        try:
+            self.proc.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            pass
+        for f in (self.proc.stdin, self.proc.stdout, self.stderr):
+            try:
+                f.close()
+            except (OSError, ValueError):
+                pass
+
+
+class _Job:
+    """One program on its way through the pool.
+
+    A job may sit in two workers' pipes at once: when the program ahead of it runs long, a
+    copy is handed to another worker (see `_steal`), and the first answer wins.
+    """
+
+    __slots__ = ("program", "verdict", "failure", "cancelled", "in_flight", "queued")
+
+    def __init__(self, program: bytes) -> None:
+        self.program = program
+        self.verdict: Verdict | None = None
+        self.failure: BaseException | None = None
+        self.cancelled = False
+        self.in_flight = 0    # copies sent to workers and not yet answered or lost
+        self.queued = False   # waiting in the pool's queue
+
+    @property
+    def open(self) -> bool:
+        return self.verdict is None and self.failure is None and not self.cancelled
+
+
+class ScorerPool:
+    """Scores Lua programs in parallel worker processes.
+
+    >>> with ScorerPool(jobs=2) as pool:
+    ...     verdict = pool.score(program)
+    ...     verdicts = list(pool.score_many(programs))   # input order
+
+    One dispatcher thread owns the workers; `score` and `score_many` only queue programs
+    and wait for their verdicts, so any number of threads may call them at once.
+    """
+
+    def __init__(self, jobs: int | None = None, limits: ScoreLimits = ScoreLimits()) -> None:
+        self.limits = limits
+        self.jobs = max(1, int(jobs or os.cpu_count() or 1))
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._cv = threading.Condition()
+        self._closed = False
+        self._fatal: BaseException | None = None
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._workers: list[_Worker] = [_Worker(limits) for _ in range(self.jobs)]
+        self.replaced = 0  # workers killed or lost and started anew (for tests and reports)
+        self._thread = threading.Thread(target=self._dispatch_loop, name="lqbench-scorer", daemon=True)
+        self._thread.start()
+
+    # -- public API
+
+    def score(self, program: str | bytes) -> Verdict:
+        """Score one program (blocks until its verdict)."""
+        return self._result(self._submit(program))
+
+    def score_many(self, programs: Iterable[str | bytes]) -> Iterator[Verdict]:
+        """Verdicts for `programs`, in input order, computed in parallel over the workers."""
+        window = self.jobs * LOOKAHEAD_PER_JOB
+        pending: collections.deque[_Job] = collections.deque()
+        source = iter(programs)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < window:
+                    try:
+                        program = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    pending.append(self._submit(program))
+                if not pending:
+                    return
+                yield self._result(pending.popleft())
+        finally:
+            for job in pending:  # an abandoned run: what has not started is dropped
+                job.cancelled = True
+
+    def close(self) -> None:
+        """Stop the workers; programs still queued fail with ScorerError."""
+        with self._cv:
+            if self._closed:
+                return
+            self._closed = True
+        self._wake()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "ScorerPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- callers' side
+
+    def _submit(self, program: str | bytes) -> _Job:
+        if isinstance(program, str):
+            program = program.encode("utf-8", "surrogatepass")
+        job = _Job(program)
+        with self._cv:
+            if self._fatal is not None:
+                raise self._fatal
+            if self._closed:
+                raise ScorerError("scorer pool is closed")
+            job.queued = True
+            self._queue.append(job)
+        self._wake()
+        return job
+
+    def _result(self, job: _Job) -> Verdict:
+        with self._cv:
+            while job.verdict is None and job.failure is None:
+                self._cv.wait()
+        if job.failure is not None:
+            raise job.failure
+        return job.verdict
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except (OSError, ValueError):
+            pass
+
+    # -- the dispatcher thread
+
+    def _finish(self, job: _Job, verdict: Verdict) -> None:
+        with self._cv:
+            if job.verdict is None and job.failure is None:
+                job.verdict = verdict
+                self._cv.notify_all()
+
+    def _next_job(self) -> _Job | None:
+        with self._cv:
+            while self._queue:
+                job = self._queue.popleft()
+                job.queued = False
+                if job.open:
+                    return job
+        return None
+
+    def _requeue(self, jobs) -> None:
+        """Put jobs back at the front of the queue, unless answered, running elsewhere or queued."""
+        with self._cv:
+            for job in reversed(list(jobs)):
+                if job.open and job.in_flight == 0 and not job.queued:
+                    job.queued = True
+                    self._queue.appendleft(job)
+
+    def _dispatch_loop(self) -> None:
+        try:
+            while not self._closed:
+                self._assign()
+                self._poll_once()
+        except BaseException as exc:  # a broken pool must not leave callers waiting forever
+            fatal = exc if isinstance(exc, ScorerError) else ScorerError(f"scorer pool failed: {exc!r}")
+            with self._cv:
+                self._fatal = fatal
+        finally:
+            for worker in self._workers:
+                worker.stop()
+            with self._cv:
+                failure = self._fatal or ScorerError("scorer pool is closed")
+                self._closed = True
+                stranded = [job for worker in self._workers for job in worker.jobs] + list(self._queue)
+                for job in stranded:
+                    if job.verdict is None:
+                        job.failure = failure
+                self._queue.clear()
+                self._cv.notify_all()
+
+    def _assign(self) -> None:
+        # Each worker gets up to PIPELINE_DEPTH programs, so it never idles for the round
+        # trip; a queued program's clock starts only when the one before it is answered.
+        for depth in range(1, PIPELINE_DEPTH + 1):
+            for i, worker in enumerate(self._workers):
+                if not worker.ready or len(worker.jobs) >= depth:
+                    continue
+                if worker.jobs and (len(worker.jobs[-1].program) > PIPELINE_MAX_BYTES
+                                    or time.monotonic() - worker.job_started > STEAL_AFTER_S):
+                    continue  # don't queue behind a big or a slow program
+                job = self._next_job()
+                if job is None:
+                    return
+                if job in worker.jobs:  # a stolen copy never goes back to the worker holding it
+                    self._requeue_after_skip(job)
+                    continue
+                job.in_flight += 1
+                try:
+                    worker.send(job, job.program)
+                except OSError:  # it died: its programs go back to the queue, a new one starts
+                    self._workers[i] = self._lose(worker)
+
+    def _requeue_after_skip(self, job: _Job) -> None:
+        with self._cv:
+            job.queued = True
+            self._queue.appendleft(job)
+
+    def _lose(self, worker: _Worker) -> _Worker:
+        """Forget a dead or killed worker's unanswered jobs (requeued) and start a new worker."""
+        worker.kill()
+        for job in worker.jobs:
+            job.in_flight -= 1
+        self._requeue(worker.jobs)
+        worker.jobs.clear()
+        self.replaced += 1
+        return _Worker(self.limits)
+
+    def _steal(self, now: float) -> None:
+        """Programs queued behind one that runs long go to workers with nothing to do."""
+        idle = sum(1 for w in self._workers if w.ready and not w.jobs)
+        if not idle:
+            return
+        for worker in self._workers:
+            if len(worker.jobs) > 1 and now - worker.job_started > STEAL_AFTER_S:
+                with self._cv:
+                    for job in list(worker.jobs)[1:]:
+                        if job.open and job.in_flight == 1 and not job.queued:
+                            job.queued = True
+                            self._queue.appendleft(job)
+
+    def _poll_once(self) -> None:
+        now = time.monotonic()
+        hard_limit = self.limits.timeout_s + KILL_GRACE_S
+        wake_at = now + 3600.0
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        by_fd = {}
+        for worker in self._workers:
+            if worker.jobs:
+                wake_at = min(wake_at, worker.job_started + hard_limit)
+                if len(worker.jobs) > 1:
+                    wake_at = min(wake_at, worker.job_started + STEAL_AFTER_S)
+            elif not worker.ready:
+                wake_at = min(wake_at, worker.started + STARTUP_TIMEOUT_S)
+            else:
+                continue
+            poller.register(worker.rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
+            by_fd[worker.rfd] = worker
+        events = poller.poll(max(0.0, wake_at - now) * 1000.0)
+        lost: set[_Worker] = set()
+        for fd, _ in events:
+            if fd == self._wake_r:
+                try:
+                    while os.read(self._wake_r, 4096):
+                        pass
+                except OSError:
+                    pass
+                continue
+            worker = by_fd[fd]
+            if not worker.read_available():
+                lost.add(worker)
+                continue
+            self._take_frames(worker, lost)
+        now = time.monotonic()
+        for i, worker in enumerate(self._workers):
+            overran = bool(worker.jobs) and now - worker.job_started >= hard_limit
+            slow_start = not worker.ready and now - worker.started >= STARTUP_TIMEOUT_S
+            if not (worker in lost or overran or slow_start):
+                continue
+            if not worker.ready:
+                worker.kill()
+                raise ScorerError(f"scorer worker failed to start: {worker.stderr_tail() or 'no output'}")
+            if worker.jobs:
+                job = worker.jobs.popleft()
+                job.in_flight -= 1
+                ms = (now - worker.job_started) * 1000.0
+                if overran:
+                    worker.kill()
+                    verdict = Verdict("timeout", False, f"timeout: over {self.limits.timeout_s:g} s of wall time", ms)
+                else:
+                    verdict = self._crash_verdict(worker, ms)
+                if job.in_flight == 0:  # no other copy can still answer
+                    self._finish(job, verdict)
+            self._workers[i] = self._lose(worker)
+        self._steal(now)
+
+    def _take_frames(self, worker: _Worker, lost: set) -> None:
+        while True:
+            frame = worker.next_frame()
+            if frame is None:
+                return
+            if not worker.ready:
+                if frame != _READY:
+                    lost.add(worker)
+                    return
+                worker.ready = True
+                continue
+            if not worker.jobs:  # a reply nobody asked for: the worker is confused
+                lost.add(worker)
+                return
+            status, passed, error, ms = json.loads(frame)
+            job = worker.answered()
+            job.in_flight -= 1
+            self._finish(job, Verdict(status, bool(passed), error, float(ms)))
+
+    @staticmethod
+    def _crash_verdict(worker: _Worker, ms: float) -> Verdict:
+        """A worker died under a program without a verdict: say how."""
+        try:
+            code = worker.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code == -9:  # the kernel's OOM killer (the pool itself kills only on timeouts)
+            return Verdict("memory_limit", False, "memory limit exceeded (worker killed)", ms)
+        tail = worker.stderr_tail().splitlines()
+        detail = tail[-1] if tail else f"exit status {code}"
+        return Verdict("runtime_error", False, trim_error(f"scorer worker died: {detail}"), ms)
+
+
+# ----------------------------------------------------------------- one-off scoring
+
+_shared_pools: dict[ScoreLimits, ScorerPool] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_pool(limits: ScoreLimits) -> ScorerPool:
+    """A process-wide one-worker pool per limits, for `lqbench.scorer.score`."""
+    with _shared_lock:
+        pool = _shared_pools.get(limits)
+        if pool is None or pool._closed:
+            pool = _shared_pools[limits] = ScorerPool(jobs=1, limits=limits)
+        return pool
+
+
+def _close_shared_pools() -> None:
+    for pool in list(_shared_pools.values()):
+        pool.close()
+
+
+import atexit  # noqa: E402  (registered once the pool machinery exists)
+
+atexit.register(_close_shared_pools)

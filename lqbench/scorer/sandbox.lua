@@ -1,0 +1,556 @@
+--[[ lqbench sandbox bootstrap: runs one program in a fresh Lua state and says how it ended.
+
+Called once per program, in a brand-new LuaRuntime, as
+    kind, code, message, tests, failures, errors, first_error, first_failure =
+        bootstrap(program, luaunit_chunk, cpu_seconds, hook_every)
+where `kind` is one of
+    "exit"      the program ended with exit status `code` (falling off the end is 0)
+    "error"     an error escaped the main chunk (lua.c would print it and exit 1)
+    "syntax"    the program does not compile
+    "timeout"   the CPU-time budget ran out (instruction-count hook)
+    "memory"    an allocation failed under the runtime's memory cap
+    "violation" the program reached for something the sandbox does not provide
+and the last five values are LuaUnit's summary of its last run (nil when it never ran).
+
+How the sandbox holds:
+  * the program sees only `env`, a new global table with the safe standard functions;
+    io/os/debug/package are small stand-ins (no files, processes, host modules, hooks);
+    the real global table is emptied once everything needed is captured in locals;
+  * os.exit, the timeout and violations raise STOP.  pcall/xpcall/coroutine.resume/
+    coroutine.close/load are wrapped so that, once stopped, they re-raise STOP instead
+    of returning, and a count hook (installed in every coroutine too) re-raises it within
+    `hook_every` instructions, so no Lua code can swallow the stop;
+  * text chunks only: bytecode passed to load/loadstring is a violation, string.dump too;
+  * the host process adds a memory cap (max_memory) and a wall-clock kill.
+]]
+
+local program, luaunit_chunk, cpu_seconds, hook_every = ...
+
+local G = _G
+local type, select, tostring, tonumber, error = type, select, tostring, tonumber, error
+local rawget, rawset, next, pairs, ipairs = rawget, rawset, next, pairs, ipairs
+local setmetatable, getmetatable = setmetatable, getmetatable
+local pcall, xpcall, load = pcall, xpcall, load
+local loadstring, setfenv, getfenv = rawget(G, 'loadstring'), rawget(G, 'setfenv'), rawget(G, 'getfenv')
+local string, table, math, coroutine = string, table, math, coroutine
+local real_os, real_debug = os, debug
+local clock, sethook, getinfo = real_os.clock, real_debug.sethook, real_debug.getinfo
+local format, byte, sub, find = string.format, string.byte, string.sub, string.find
+local jit = rawget(G, 'jit')
+local VERSION = _VERSION
+local PLAIN_51 = VERSION == 'Lua 5.1' and not jit
+local MEMERR = 'not enough memory'
+
+------------------------------------------------------------------------
+-- Stopping: one sentinel error object that nothing in the sandbox can keep.
+------------------------------------------------------------------------
+
+local STOP = setmetatable({}, { __tostring = function() return 'lqbench: program stopped' end })
+local stopped, stop_kind, stop_code, stop_message = false, nil, nil, nil
+local deadline = math.huge
+
+local function stop(kind, code, message)
+    if not stopped then
+        stopped, stop_kind, stop_code, stop_message = true, kind, code, message
+    end
+    error(STOP, 0)
+end
+
+local function on_count()
+    if stopped then
+        error(STOP, 0)
+    end
+    if clock() > deadline then
+        stop('timeout', nil, format('timeout: over %.3g s of CPU time', cpu_seconds))
+    end
+end
+
+-- Every protected call returns through here: a stop is re-raised, an allocation
+-- failure under the memory cap ends the program (real Lua has no such cap).
+local function after_protected(ok, ...)
+    if stopped then
+        error(STOP, 0)
+    end
+    if not ok and (...) == MEMERR then
+        stop('memory', nil, 'memory limit exceeded')
+    end
+    return ok, ...
+end
+
+local function forbidden(name)
+    return function()
+        stop('violation', nil, 'sandbox: ' .. name .. ' is not available')
+    end
+end
+
+local function typename(v)
+    local mt = getmetatable(v)
+    if type(mt) == 'table' and type(rawget(mt, '__name')) == 'string' then
+        return rawget(mt, '__name')
+    end
+    return type(v)
+end
+
+-- lua.c's message for an error object that is not a string
+local function describe(e)
+    if type(e) == 'string' or type(e) == 'number' then
+        return tostring(e)
+    end
+    local mt = getmetatable(e)
+    if type(mt) == 'table' and rawget(mt, '__tostring') then
+        local ok, s = pcall(tostring, e)
+        if ok and type(s) == 'string' then
+            return s
+        end
+    end
+    return format('(error object is a %s value)', typename(e))
+end
+
+------------------------------------------------------------------------
+-- The program's global table.
+------------------------------------------------------------------------
+
+local env = {}
+for _, name in ipairs({
+    'assert', 'error', 'ipairs', 'next', 'pairs', 'rawequal', 'rawget', 'rawlen', 'rawset',
+    'select', 'tonumber', 'tostring', 'type', 'getmetatable', 'collectgarbage', '_VERSION',
+    'unpack', 'gcinfo', 'newproxy', 'bit32', 'bit', 'utf8',
+}) do
+    env[name] = rawget(G, name)
+end
+env._G = env
+env.string, env.table, env.math, env.coroutine = string, table, math, coroutine
+env.arg = { [0] = 'program.lua', [-1] = 'lua' }
+
+-- string.dump is the way to bytecode; the string metatable shares this table.
+string.dump = forbidden('string.dump')
+
+-- pcall / xpcall
+env.pcall = function(...)
+    return after_protected(pcall(...))
+end
+env.xpcall = function(...)
+    local n = select('#', ...)
+    local handler = (select(2, ...))
+    if n < 2 or type(handler) ~= 'function' then
+        return after_protected(xpcall(...))   -- same argument errors as the real xpcall
+    end
+    local f = (...)
+    local function guarded_handler(e)
+        if stopped then return e end
+        return handler(e)
+    end
+    return after_protected(xpcall(f, guarded_handler, select(3, ...)))
+end
+
+-- setmetatable: remember finalizers so they can be disarmed when the program is stopped
+local finalizer_metatables = setmetatable({}, { __mode = 'k' })
+env.setmetatable = function(t, mt)
+    local r = setmetatable(t, mt)
+    if type(mt) == 'table' and rawget(mt, '__gc') ~= nil then
+        finalizer_metatables[mt] = true
+    end
+    return r
+end
+
+-- print / warn: output goes nowhere, but values are converted as print would
+env.print = function(...)
+    for i = 1, select('#', ...) do
+        tostring((select(i, ...)))
+    end
+end
+if rawget(G, 'warn') then
+    env.warn = function(...)
+        if select('#', ...) == 0 then
+            error("bad argument #1 to 'warn' (string expected, got no value)", 0)
+        end
+        for i = 1, select('#', ...) do
+            local v = select(i, ...)
+            if type(v) ~= 'string' and type(v) ~= 'number' then
+                error(format("bad argument #%d to 'warn' (string expected, got %s)", i, typename(v)), 0)
+            end
+        end
+    end
+end
+
+-- coroutines: every new thread gets the count hook; resume/close re-raise stops
+do
+    local create, resume, wrap, close = coroutine.create, coroutine.resume, coroutine.wrap, coroutine.close
+    coroutine.create = function(f)
+        local co = create(f)
+        sethook(co, on_count, '', hook_every)
+        return co
+    end
+    coroutine.resume = function(...)
+        return after_protected(resume(...))
+    end
+    coroutine.wrap = function(f)
+        if type(f) ~= 'function' then
+            return wrap(f)
+        end
+        return wrap(function(...)
+            sethook(on_count, '', hook_every)
+            return f(...)
+        end)
+    end
+    if close then
+        coroutine.close = function(...)
+            return after_protected(close(...))
+        end
+    end
+end
+
+-- load / loadstring: text chunks only, in the program's environment by default
+local function refuse_bytecode(piece)
+    if type(piece) == 'string' and byte(piece, 1) == 27 then
+        stop('violation', nil, 'sandbox: loading precompiled bytecode is not allowed')
+    end
+end
+
+local function checked_reader(reader)
+    local first = true
+    return function()
+        local piece = reader()
+        if first and piece ~= nil and piece ~= '' then
+            first = false
+            refuse_bytecode(piece)
+        end
+        return piece
+    end
+end
+
+env.load = function(chunk, chunkname, mode, ...)
+    local custom_env = select('#', ...) > 0
+    local chunk_env = env
+    if custom_env then chunk_env = (...) end
+    if type(chunk) == 'string' then
+        refuse_bytecode(chunk)
+    elseif type(chunk) == 'function' then
+        chunk = checked_reader(chunk)
+    end
+    local f, err
+    if setfenv then
+        f, err = load(chunk, chunkname, mode)
+        if stopped then error(STOP, 0) end
+        if f then setfenv(f, chunk_env) end
+    else
+        f, err = load(chunk, chunkname, mode or 'bt', chunk_env)
+        if stopped then error(STOP, 0) end
+    end
+    return f, err
+end
+if loadstring then
+    env.loadstring = function(s, chunkname)
+        refuse_bytecode(s)
+        local f, err = loadstring(s, chunkname)
+        if f then setfenv(f, env) end
+        return f, err
+    end
+end
+env.dofile = forbidden('dofile')
+env.loadfile = forbidden('loadfile')
+
+-- getfenv / setfenv (5.1, LuaJIT): the host's global table never shows through
+if getfenv then
+    local function shift(level)
+        if type(level) == 'number' and level > 0 then return level + 1 end
+        return level
+    end
+    env.getfenv = function(f)
+        if f == nil then f = 1 end
+        local e = getfenv(shift(f))
+        if e == G then return env end
+        return e
+    end
+    env.setfenv = function(f, t)
+        if f == 0 then
+            stop('violation', nil, 'sandbox: setfenv(0) is not available')
+        end
+        f = shift(f)
+        if getfenv(f) == G then
+            stop('violation', nil, 'sandbox: setfenv on a sandbox function is not available')
+        end
+        local r = setfenv(f, t)
+        if type(f) == 'function' then return r end
+        return nil
+    end
+end
+
+-- os: clocks and dates; exit ends the program with a status; no processes or files
+local function exit_status(code)
+    if code == nil then return 0 end
+    if type(code) == 'boolean' and not PLAIN_51 then
+        return code and 0 or 1
+    end
+    local n = (type(code) == 'number' or type(code) == 'string') and tonumber(code) or nil
+    if n == nil then
+        error(format("bad argument #1 to 'exit' (number expected, got %s)", typename(code)), 0)
+    end
+    if n ~= n or n % 1 ~= 0 or n >= 2^63 or n < -2^63 then
+        if PLAIN_51 or VERSION == 'Lua 5.2' then
+            n = n - n % 1
+        else
+            error("bad argument #1 to 'exit' (number has no integer representation)", 0)
+        end
+    end
+    return n % 256
+end
+
+local sandbox_os = {
+    time = real_os.time, clock = real_os.clock, date = real_os.date, difftime = real_os.difftime,
+    exit = function(code)
+        stop('exit', exit_status(code))
+    end,
+    getenv = function(name)
+        if type(name) ~= 'string' and type(name) ~= 'number' then
+            error(format("bad argument #1 to 'getenv' (string expected, got %s)", typename(name)), 0)
+        end
+        return nil
+    end,
+    setlocale = function(locale)
+        if locale == nil or locale == '' or locale == 'C' or locale == 'POSIX' then
+            return 'C'
+        end
+        return nil
+    end,
+    execute = forbidden('os.execute'),
+    remove = forbidden('os.remove'),
+    rename = forbidden('os.rename'),
+    tmpname = forbidden('os.tmpname'),
+}
+env.os = sandbox_os
+
+-- io: stdout/stderr swallow what is written, stdin is empty, nothing else exists
+local file_methods = {}
+local file_mt = { __index = file_methods, __name = 'FILE*' }
+file_mt.__tostring = function(f) return f.kind == 'in' and 'file (0x1)' or 'file (0x2)' end
+local function new_file(kind) return setmetatable({ kind = kind }, file_mt) end
+local stdin, stdout, stderr = new_file('in'), new_file('out'), new_file('out')
+
+local function check_writable(first_index, ...)
+    for i = 1, select('#', ...) do
+        local v = select(i, ...)
+        if type(v) ~= 'string' and type(v) ~= 'number' then
+            error(format("bad argument #%d to 'write' (string expected, got %s)", i + first_index - 1, typename(v)), 0)
+        end
+    end
+end
+function file_methods.write(f, ...)
+    check_writable(1, ...)
+    return f
+end
+function file_methods.read() return nil end
+function file_methods.lines() return function() return nil end end
+function file_methods.flush(f) return f end
+function file_methods.setvbuf() return true end
+function file_methods.seek() return nil, 'Illegal seek', 29 end
+function file_methods.close() return nil, 'cannot close standard file' end
+
+local sandbox_io = {
+    stdin = stdin, stdout = stdout, stderr = stderr,
+    write = function(...)
+        check_writable(1, ...)
+        return stdout
+    end,
+    read = function() return nil end,
+    lines = function(name, ...)
+        if name ~= nil then forbidden('io.lines with a file name')() end
+        return function() return nil end
+    end,
+    input = function(f)
+        if f ~= nil and getmetatable(f) ~= file_mt then forbidden('io.input with a file name')() end
+        return stdin
+    end,
+    output = function(f)
+        if f ~= nil and getmetatable(f) ~= file_mt then forbidden('io.output with a file name')() end
+        return stdout
+    end,
+    flush = function() return true end,
+    close = function() return nil, 'cannot close standard file' end,
+    type = function(f)
+        if getmetatable(f) == file_mt then return 'file' end
+        return nil
+    end,
+    open = forbidden('io.open'),
+    popen = forbidden('io.popen'),
+    tmpfile = forbidden('io.tmpfile'),
+}
+env.io = sandbox_io
+
+-- debug: tracebacks and function-free getinfo only; hooks, locals, upvalues, registry are out
+local sandbox_debug = { traceback = real_debug.traceback }
+sandbox_debug.getinfo = function(...)
+    local thread, target, what
+    if type((...)) == 'thread' then
+        thread, target, what = ...
+    else
+        target, what = ...
+    end
+    if what == nil then
+        what = 'lnSu'
+    elseif type(what) == 'string' then
+        what = what:gsub('f', '')
+    end
+    if type(target) == 'number' and thread == nil and target >= 0 then
+        target = target + 1
+    end
+    if thread ~= nil then
+        return getinfo(thread, target, what)
+    end
+    return getinfo(target, what)
+end
+for _, name in ipairs({
+    'sethook', 'gethook', 'getlocal', 'setlocal', 'getupvalue', 'setupvalue', 'upvalueid',
+    'upvaluejoin', 'getregistry', 'getmetatable', 'setmetatable', 'getuservalue',
+    'setuservalue', 'setcstacklimit', 'getfenv', 'setfenv', 'debug',
+}) do
+    sandbox_debug[name] = forbidden('debug.' .. name)
+end
+env.debug = sandbox_debug
+
+-- jit (LuaJIT): version facts and the compiler switches; never jit.util or ffi
+if jit then
+    env.jit = {
+        version = jit.version, version_num = jit.version_num, os = jit.os, arch = jit.arch,
+        on = jit.on, off = jit.off, flush = jit.flush, status = jit.status,
+    }
+end
+
+-- package / require: the standard libraries and luaunit, nothing from the host
+local lu_summary = nil
+local function luaunit_report(summary)
+    lu_summary = summary
+end
+
+local sandbox_package = {
+    path = './?.lua', cpath = '', config = rawget(package, 'config') or '/\n;\n?\n!\n-\n',
+    preload = {}, searchers = {}, loaders = {},
+    loadlib = forbidden('package.loadlib'),
+    searchpath = function(name)
+        return nil, "\n\tno file '" .. tostring(name) .. "' (lqbench sandbox)"
+    end,
+}
+local loaded = {
+    _G = env, string = string, table = table, math = math, coroutine = coroutine,
+    io = sandbox_io, os = sandbox_os, debug = sandbox_debug, package = sandbox_package,
+    utf8 = env.utf8, bit32 = env.bit32, bit = env.bit, jit = env.jit,
+}
+sandbox_package.loaded = loaded
+env.package = sandbox_package
+
+local HOST_ONLY = { ffi = true, ['jit.util'] = true, ['jit.profile'] = true, ['string.buffer'] = true }
+
+env.require = function(name)
+    if type(name) ~= 'string' and type(name) ~= 'number' then
+        error(format("bad argument #1 to 'require' (string expected, got %s)",
+            name == nil and 'no value' or typename(name)), 0)
+    end
+    name = tostring(name)
+    local lib = sandbox_package.loaded
+    local have = lib[name]
+    if have then
+        return have
+    end
+    local loader, extra = nil, nil
+    local preload = sandbox_package.preload
+    if type(preload) == 'table' and preload[name] ~= nil then
+        loader, extra = preload[name], ':preload:'
+    elseif name == 'luaunit' then
+        loader, extra = function()
+            local chunk
+            if setfenv then
+                chunk = (loadstring or load)(luaunit_chunk, '=luaunit')
+                setfenv(chunk, env)
+            else
+                chunk = load(luaunit_chunk, '=luaunit', 'b', env)
+            end
+            return chunk(luaunit_report)
+        end, 'luaunit.lua'
+    elseif HOST_ONLY[name] then
+        stop('violation', nil, "sandbox: module '" .. name .. "' is not available")
+    else
+        error(format("module '%s' not found:\n\tno field package.preload['%s']\n\t"
+            .. '(lqbench sandbox: only luaunit and the standard libraries can be required)', name, name), 0)
+    end
+    local result = loader(name, extra)
+    if result ~= nil then
+        lib[name] = result
+    end
+    if lib[name] == nil then
+        lib[name] = true
+    end
+    return lib[name], extra
+end
+
+-- Nothing of the host's global table stays reachable, even through getfenv tricks.
+for k in next, G do
+    rawset(G, k, nil)
+end
+
+------------------------------------------------------------------------
+-- Run the program as lua.c would run a script file.
+------------------------------------------------------------------------
+
+local function disarm_finalizers()
+    for mt in pairs(finalizer_metatables) do
+        rawset(mt, '__gc', nil)
+    end
+end
+
+local function summary()
+    local s = lu_summary
+    if s then
+        return s.tests, s.failures, s.errors, s.first_error, s.first_failure
+    end
+end
+
+local source = program
+if sub(source, 1, 3) == '\239\187\191' then
+    source = sub(source, 4)                  -- lua.c skips a UTF-8 byte-order mark
+end
+if sub(source, 1, 1) == '#' then
+    local eol = find(source, '\n', 1, true)  -- and a first line starting with '#'
+    source = eol and sub(source, eol) or ''
+end
+if byte(source, 1) == 27 then
+    return 'violation', nil, 'sandbox: precompiled bytecode programs are not allowed'
+end
+
+local main, compile_error
+if setfenv then
+    main, compile_error = (loadstring or load)(source, '=program')
+    if main then setfenv(main, env) end
+else
+    main, compile_error = load(source, '=program', 't', env)
+end
+if not main then
+    if compile_error == MEMERR then
+        return 'memory', nil, 'memory limit exceeded'
+    end
+    return 'syntax', nil, compile_error
+end
+
+deadline = clock() + cpu_seconds
+sethook(on_count, '', hook_every)
+local ok, err = pcall(main)
+local kind, code, message
+if stopped then
+    kind, code, message = stop_kind, stop_code, stop_message
+elseif ok then
+    kind, code = 'exit', 0
+elseif err == MEMERR then
+    kind, message = 'memory', 'memory limit exceeded'
+else
+    -- still under the hook: a __tostring metamethod on the error object is program code
+    kind, message = 'error', describe(err)
+    if stopped then
+        kind, code, message = stop_kind, stop_code, stop_message
+    end
+end
+sethook()
+if stopped or kind == 'memory' then
+    -- lua.c does not close the state on os.exit (nor is a killed process closed), so
+    -- finalizers must not run when this state is closed; after an error they do run.
+    disarm_finalizers()
+end
+return kind, code, message, summary()

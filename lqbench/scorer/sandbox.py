@@ -1,0 +1,195 @@
+"""Run one Lua program in a fresh, sandboxed lupa runtime and turn how it ended into a `Verdict`.
+
+This is the in-process half of the scorer: `LuaSandbox.run` gives no protection against a
+program that loops inside a C function or in a finalizer (no Lua hook fires there), so it is
+meant to run inside a scorer worker process that the pool can kill (see `pool.py`).
+
+What a verdict means, mirroring `lua5.4 program.lua` with Debian's LuaUnit 3.4 on the path:
+
+- ``pass``: the process would exit with status 0 — `os.exit(0)`, `os.exit(true)`, `os.exit()`,
+  or falling off the end of the program (whether or not LuaUnit ever ran). Statuses wrap as
+  in C: `os.exit(256)` is 0.
+- ``assertion_failure``: exit status not 0 and LuaUnit's last run had failed tests (a failed
+  `lu.assert*`, `lu.fail`) but no test errors. The message is the first failure's.
+- ``runtime_error``: an error escaped the main chunk (lua.c prints it and exits 1 — this includes
+  errors raised by LuaUnit itself, e.g. a global `test*` that is neither function nor table); or
+  exit status not 0 and LuaUnit's last run had a test error (any error value other than a
+  failure — non-string values included), which wins over failures; or any other non-zero exit
+  (`os.exit(3)`, `os.exit(false)`) with no failing test to blame.
+- ``syntax_error``: the program does not compile.
+- ``timeout``: over `timeout_s` of CPU time (instruction hook) or wall time (the pool's kill).
+- ``memory_limit``: an allocation failed under the `memory_mb` cap (real Lua has no cap).
+- ``sandbox_violation``: the program called something the sandbox withholds: os.execute/
+  remove/rename/tmpname, io.open/popen/tmpfile, io.lines/input/output on a file, dofile,
+  loadfile, package.loadlib, require of ffi, debug hooks/locals/upvalues/registry, loading
+  bytecode (load/loadstring/string.dump). `require` of any other unknown module fails as in real
+  Lua ("module 'x' not found", a runtime error), since no module is installed but LuaUnit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lqbench.errors import LqbenchError
+from lqbench.records import VERDICTS
+
+LUA_VERSIONS = {
+    "5.1": "lupa.lua51",
+    "5.2": "lupa.lua52",
+    "5.3": "lupa.lua53",
+    "5.4": "lupa.lua54",
+    "5.5": "lupa.lua55",
+    "luajit": "lupa.luajit21",
+}
+
+# The count hook runs every this many VM instructions: cheap (~1 % overhead), and a stopped
+# program is unwound within microseconds.
+HOOK_EVERY = 10_000
+# Error messages are kept to this many characters.
+MAX_ERROR_CHARS = 500
+# The program's Lua state may use memory_mb plus this much for the sandbox and LuaUnit.
+BOOTSTRAP_HEADROOM_BYTES = 4 << 20
+
+_HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class ScoreLimits:
+    """Per-program limits; `lua` picks the interpreter (5.1/5.2/5.3/5.4/5.5/luajit)."""
+
+    timeout_s: float = 5.0
+    memory_mb: int = 256
+    lua: str = "5.4"
+
+    def __post_init__(self) -> None:
+        if self.lua not in LUA_VERSIONS:
+            raise LqbenchError(f"unknown Lua version {self.lua!r}; choose one of {', '.join(LUA_VERSIONS)}")
+        if not self.timeout_s > 0:
+            raise LqbenchError(f"timeout must be positive, got {self.timeout_s}")
+        if int(self.memory_mb) < 1:
+            raise LqbenchError(f"memory limit must be at least 1 MB, got {self.memory_mb}")
+
+
+@dataclass
+class Verdict:
+    """How one program ended: `status` is one of `lqbench.records.VERDICTS`."""
+
+    status: str
+    passed: bool
+    error: str | None
+    ms: float
+
+    def __post_init__(self) -> None:
+        if self.status not in VERDICTS:
+            raise ValueError(f"not a verdict: {self.status!r}")
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "passed": self.passed, "error": self.error, "ms": self.ms}
+
+
+def trim_error(message: str | bytes | None) -> str | None:
+    """One readable message: decoded, stripped, at most MAX_ERROR_CHARS characters."""
+    if message is None:
+        return None
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    message = message.strip()
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[: MAX_ERROR_CHARS - 3] + "..."
+    return message
+
+
+def verdict_from_outcome(kind: str, code, message, summary: tuple, ms: float) -> Verdict:
+    """Map the bootstrap's report (see sandbox.lua) to a verdict, as documented above."""
+    tests, failures, errors, first_error, first_failure = summary
+    if kind == "exit":
+        status = int(code)
+        if status == 0:
+            return Verdict("pass", True, None, ms)
+        if errors:
+            return Verdict("runtime_error", False, trim_error(first_error), ms)
+        if failures:
+            return Verdict("assertion_failure", False, trim_error(first_failure), ms)
+        return Verdict("runtime_error", False, f"exit status {status}", ms)
+    status = {
+        "error": "runtime_error",
+        "syntax": "syntax_error",
+        "timeout": "timeout",
+        "memory": "memory_limit",
+        "violation": "sandbox_violation",
+    }.get(kind)
+    if status is None:
+        return Verdict("runtime_error", False, trim_error(f"scorer: unexpected outcome {kind!r}"), ms)
+    return Verdict(status, False, trim_error(message), ms)
+
+
+def _deny_attribute(obj, name, is_setting):
+    # No Python object is ever handed to the sandbox; if one were, its attributes stay closed.
+    raise AttributeError("Python attributes are not accessible from the Lua sandbox")
+
+
+class LuaSandbox:
+    """Runs programs one at a time, each in a brand-new Lua state of the chosen version."""
+
+    def __init__(self, limits: ScoreLimits | None = None) -> None:
+        self.limits = limits or ScoreLimits()
+        self._lupa = importlib.import_module(LUA_VERSIONS[self.limits.lua])
+        self._is_luajit = self.limits.lua == "luajit"
+        self._bootstrap_code, self._luaunit_code = self._precompile()
+
+    def _new_runtime(self, capped: bool):
+        kwargs = dict(
+            encoding=None,
+            register_eval=False,
+            register_builtins=False,
+            unpack_returned_tuples=False,
+            attribute_filter=_deny_attribute,
+        )
+        if capped and not self._is_luajit:  # lupa cannot cap LuaJIT's allocator on 64-bit
+            kwargs["max_memory"] = int(self.limits.memory_mb) * (1 << 20) + BOOTSTRAP_HEADROOM_BYTES
+        return self._lupa.LuaRuntime(**kwargs)
+
+    def _precompile(self) -> tuple[bytes, bytes]:
+        """Bytecode of the bootstrap and of luaunit.lua, made once: loading it is cheaper than parsing."""
+        runtime = self._new_runtime(capped=False)
+        dump = runtime.eval("function(src, name) return string.dump(assert(loadstring or load)(src, name), true) end")
+        compiled = []
+        for name in ("sandbox.lua", "luaunit.lua"):
+            source = (_HERE / name).read_bytes()
+            compiled.append(bytes(dump(source, b"=" + name[:-4].encode())))
+        return compiled[0], compiled[1]
+
+    def run(self, program: str | bytes) -> Verdict:
+        if isinstance(program, str):
+            program = program.encode("utf-8", "surrogatepass")
+        started = time.perf_counter()
+        try:
+            outcome = self._run_in_fresh_state(program)
+        except MemoryError:
+            outcome = ("memory", None, "memory limit exceeded", (None,) * 5)
+        ms = (time.perf_counter() - started) * 1000.0
+        kind, code, message, summary = outcome
+        return verdict_from_outcome(kind, code, message, summary, ms)
+
+    def _run_in_fresh_state(self, program: bytes):
+        runtime = self._new_runtime(capped=True)
+        try:
+            bootstrap = runtime.compile(self._bootstrap_code)
+            result = bootstrap(program, self._luaunit_code, float(self.limits.timeout_s), HOOK_EVERY)
+        except self._lupa.LuaMemoryError:
+            return "memory", None, "memory limit exceeded", (None,) * 5
+        except self._lupa.LuaError as exc:
+            return "error", None, f"scorer: {exc}", (None,) * 5
+        finally:
+            bootstrap = None
+            # Closing the state runs the program's pending finalizers (as lua.c does on a
+            # normal exit), inside the time the pool allows this program.
+            del runtime
+        if not isinstance(result, tuple):
+            result = (result,)
+        result = tuple(result) + (None,) * (8 - len(result))
+        kind = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
+        return kind, result[1], result[2], tuple(result[3:8])
