@@ -337,7 +337,8 @@ def scatter_chart(points: Sequence[Point], *, chart_id: str, title: str, xlabel:
         fr.add(f'<circle cx="{_f(px)}" cy="{_f(py)}" r="6" fill="{fill}" stroke="{color}" stroke-width="2"'
                f' class="mark point" data-series="{_t(p.group)}"><title>{_t(p.group)} {_t(p.label)}:'
                f' {_t(yfmt(p.y))} at {_t(xfmt(p.x))}{" (dominated)" if p.hollow else ""}</title></circle>')
-        lx, ly, lw = px + 9, py + 4, text_width(p.label, 11)
+        # above-right of the point: a front line or group line leaves each point horizontally or downwards
+        lx, ly, lw = px + 8, py - 8, text_width(p.label, 11)
         # nudge a label down past labels it would overprint (points at nearly the same place)
         while any(abs(ly - y) < 12 and lx < x + w and x < lx + lw for x, y, w in placed):
             ly += 12
