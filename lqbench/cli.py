@@ -280,6 +280,31 @@ def suites(
         raise typer.Exit(1)
 
 
+# ---------------------------------------------------------------- models: quantize, models
+@app.command()
+def quantize(
+    base: str = typer.Argument(..., help="Base GGUF: a path, demo:gemma-3-270m, or hf:owner/repo/file.gguf."),
+    types: str = typer.Option(..., "--types", "-t", help="Comma-separated quant types, e.g. q2_k,q4_k_m,q8_0."),
+    out: Optional[Path] = typer.Option(None, help="Also place the files here as NAME.QUANT.gguf (hard link or copy)."),
+    threads: Optional[int] = typer.Option(None, help="Quantizer threads [default: physical cores]."),
+) -> None:
+    """Make a quant ladder from a base GGUF (cached by base sha256 and type)."""
+    from lqbench.model_commands import quantize_command
+
+    quantize_command(base, [t for t in types.split(",") if t.strip()], out=out, threads=threads)
+
+
+@app.command()
+def models(
+    verify: bool = typer.Option(False, "--verify", help="Re-hash every file (slow for big models)."),
+) -> None:
+    """What is in the model cache: name, quant, size, bits per weight, parameters, sha256."""
+    from lqbench.model_commands import models_command
+
+    if not models_command(verify=verify):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()

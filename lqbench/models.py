@@ -92,6 +92,7 @@ def _write_json_atomic(path: Path, data: dict) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, sort_keys=True)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache may be shared by users of one laptop
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -274,6 +275,7 @@ def _resolve_demo(which: str, *, verify: bool) -> ModelFile:
     os.close(fd)
     try:
         pkg.assemble(tmp, overwrite=True)  # writes the chunks and checks the sha256 itself
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except (OSError, ValueError) as exc:
         raise LqbenchError(f"could not assemble demo model {which}: {exc}") from exc
@@ -373,6 +375,7 @@ def _ladder_step(base: ModelFile, quant: str, requant: bool, nthread: int | None
     os.close(fd)
     try:
         quantize_file(base.path, tmp, quant, nthread=nthread)
+        os.chmod(tmp, 0o644)
         sha = sha256_file(tmp)
         path = cache / f"{sha}.gguf"
         os.replace(tmp, path)
