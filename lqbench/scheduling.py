@@ -94,8 +94,15 @@ LOAD_COST_SAMPLES = 0.25
 TAIL_RISK = 2.0
 
 
+# A perplexity shard reads its corpus once per rung of the ladder; prompt processing is batched,
+# so a whole corpus costs roughly what a few generated samples cost (a guess, for ranking only).
+PERPLEXITY_SAMPLES_PER_RUNG = 4.0
+
+
 def shard_work(shard: Shard, n_tasks: int | None = None) -> float:
     """Expected cost of (the first `n_tasks` tasks of) a shard in model-bytes x samples."""
+    if shard.kind == "perplexity":
+        return sum(float(m.get("file_bytes") or 1) for m in shard.ladder) * PERPLEXITY_SAMPLES_PER_RUNG
     tasks = len(shard.tasks) if n_tasks is None else n_tasks
     return float(shard.model.get("file_bytes") or 1) * tasks * max(1, shard.n_samples)
 
@@ -197,9 +204,9 @@ class ShardQueue:
     def _piece_tasks(self, node: NodeInfo, shard: Shard) -> int:
         """Weighted factoring: at most half of this node's fair share of the pending work.
 
-        A lone node never splits: there is nobody to share the rest with.
+        A lone node never splits: there is nobody to share the rest with; nor does a perplexity shard.
         """
-        if not any(n.key != node.key and self.can_run(shard, n) for n in self._nodes.values()):
+        if shard.kind != "generate" or not any(n.key != node.key and self.can_run(shard, n) for n in self._nodes.values()):
             return len(shard.tasks)
         pending_work = sum(shard_work(s) for s in self._pending)
         total_rate = sum(self.rate(n) for n in self._nodes.values())
