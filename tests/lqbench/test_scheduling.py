@@ -207,3 +207,26 @@ def test_simulated_cluster_runs_every_sample_exactly_once_and_never_stalls():
             ran.extend(new)
             q.done(shard.shard_id)
         assert sorted(ran) == _all_keys(shards)
+
+
+def test_perplexity_shards_are_handed_out_whole():
+    """A ladder's perplexity shard has no tasks; it must still go out (once, unsplit)."""
+    from lqbench.shard import make_perplexity_shards
+
+    ppl = make_perplexity_shards("r", [(_model(0), [_model(0), _model(1)], {})], "corpus", "text", {}, {})
+    q = ShardQueue(_shards(models=1, tasks=4, size=4) + ppl)
+    nodes = [NodeInfo(key="1", name="a"), NodeInfo(key="2", name="b")]
+    handed = []
+    for _ in range(20):
+        if q.empty():
+            break
+        for node in nodes:
+            shard = q.take(node)
+            if shard is not None:
+                handed.append(shard)
+        for shard in handed[-2:]:
+            q.done(shard.shard_id)
+    assert q.empty()
+    ppl_out = [s for s in handed if s.kind == "perplexity"]
+    assert [s.shard_id for s in ppl_out] == [ppl[0].shard_id]
+    assert sorted(t.task_id for s in handed for t in s.tasks) == ["t0", "t1", "t2", "t3"]
