@@ -145,6 +145,7 @@ def head(
     node_ports: int = typer.Option(6380, help="This node's Ray ports are N..N+5 (0: random; see docs/cluster.md)."),
     dashboard: bool = typer.Option(True, help="Start Ray's dashboard (bound to localhost:8265)."),
     block: bool = typer.Option(False, "--block", help="Stay in the foreground; Ctrl-C stops the head."),
+    no_bandwidth: bool = typer.Option(False, "--no-bandwidth", help="Skip the ~2 s memory bandwidth measurement."),
     temp_dir: Optional[str] = typer.Option(None, hidden=True, help="Ray's --temp-dir (tests)."),
 ) -> None:
     """Start this machine's Ray head (token auth on) and print the command laptops join with."""
@@ -158,7 +159,7 @@ def head(
 
     info = cluster_head.start_head(port, token, node_ip=node_ip, name=name, labels=parse_label_args(label),
                                    threads=threads, no_work=no_work, node_ports=node_ports, dashboard=dashboard,
-                                   temp_dir=temp_dir)
+                                   temp_dir=temp_dir, measure_bandwidth=not no_bandwidth)
     work = "schedules only" if no_work else f"offers {info.num_cpus} CPUs"
     typer.echo(f"Ray head {info.name!r} up at {info.address} in {info.seconds:.1f} s ({work}; token auth on).")
     typer.echo("On each laptop, run:\n")
@@ -303,6 +304,28 @@ def models(
 
     if not models_command(verify=verify):
         raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------- score
+@app.command("score")
+def score_programs(
+    paths: List[Path] = typer.Argument(..., help="Lua files, directories (*.lua, recursively), or .jsonl/.json "
+                                                 "generations (program, or prompt + completion(s) + tests)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Results: one JSON object per program (JSONL)."),
+    lua: str = typer.Option("5.4", help="Lua version: 5.1, 5.2, 5.3, 5.4, 5.5 or luajit."),
+    timeout: float = typer.Option(5.0, help="Seconds each program may run."),
+    jobs: Optional[int] = typer.Option(None, help="Worker processes [default: all cores]."),
+    memory_mb: int = typer.Option(256, "--memory-mb", help="Memory cap per program, MB."),
+    strict: bool = typer.Option(False, "--strict", help="Refuse the input at its first malformed JSON line."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Score existing Lua programs in the sandbox (rescore generations from any harness)."""
+    from lqbench.scorer.command import score_command
+
+    status = score_command(paths, out, lua=lua, timeout=timeout, jobs=jobs, memory_mb=memory_mb,
+                           strict=strict, quiet=quiet)
+    if status:
+        raise typer.Exit(status)
 
 
 def main() -> None:

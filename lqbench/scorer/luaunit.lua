@@ -1121,6 +1121,13 @@ function LuaUnit:execOneFunction(className, methodName, instance, method)
         end
     end
 
+    -- LuaUnit's text output: one character per test (E/F/S for the others)
+    if node.status == SUCCESS then
+        io.stdout:write('.')
+    else
+        io.stdout:write(string.sub(node.status, 1, 1))
+        io.stdout:flush()
+    end
     if node.status == SUCCESS then
         result.successCount = result.successCount + 1
     elseif node.status == ERROR then
@@ -1229,6 +1236,20 @@ function LuaUnit:internalRunSuiteByInstances(items)
     r.errorCount = #r.errorTests
     r.notSuccessCount = r.failureCount + r.errorCount
     r.skippedCount = #r.skippedTests
+    -- LuaUnit prints its summary through the global print (a program may have replaced it)
+    print()
+    for _, list in ipairs({ r.errorTests, r.failedTests }) do
+        for i, node in ipairs(list) do
+            print(i .. ') ' .. node.testName)
+            print(node.msg)
+            print('stack traceback:')
+            print()
+        end
+    end
+    print(LuaUnit.statusLine(r))
+    if r.notSuccessCount == 0 then
+        print('OK')
+    end
     if report then
         local first_error, first_failure = r.errorTests[1], r.failedTests[1]
         report({

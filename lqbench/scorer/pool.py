@@ -90,7 +90,7 @@ def _cap_address_space(memory_mb: int) -> None:
 
         with open("/proc/self/statm") as f:
             current = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        limit = current + (2 * memory_mb + 512) * (1 << 20)
+        limit = current + (memory_mb + 256) * (1 << 20)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ImportError, OSError, ValueError):

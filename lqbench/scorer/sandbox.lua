@@ -20,7 +20,8 @@ How the sandbox holds:
     coroutine.close/load are wrapped so that, once stopped, they re-raise STOP instead
     of returning, and a count hook (installed in every coroutine too) re-raises it within
     `hook_every` instructions, so no Lua code can swallow the stop;
-  * text chunks only: bytecode passed to load/loadstring is a violation, string.dump too;
+  * text chunks only: bytecode given to load/loadstring is a violation (string.dump works,
+    its output just cannot be loaded);
   * the host process adds a memory cap (max_memory) and a wall-clock kill.
 ]]
 
@@ -122,8 +123,6 @@ env._G = env
 env.string, env.table, env.math, env.coroutine = string, table, math, coroutine
 env.arg = { [0] = 'program.lua', [-1] = 'lua' }
 
--- string.dump is the way to bytecode; the string metatable shares this table.
-string.dump = forbidden('string.dump')
 
 -- pcall / xpcall
 env.pcall = function(...)

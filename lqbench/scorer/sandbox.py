@@ -22,7 +22,7 @@ What a verdict means, mirroring `lua5.4 program.lua` with Debian's LuaUnit 3.4 o
 - ``sandbox_violation``: the program called something the sandbox withholds: os.execute/
   remove/rename/tmpname, io.open/popen/tmpfile, io.lines/input/output on a file, dofile,
   loadfile, package.loadlib, require of ffi, debug hooks/locals/upvalues/registry, loading
-  bytecode (load/loadstring/string.dump). `require` of any other unknown module fails as in real
+  bytecode with load/loadstring. `require` of any other unknown module fails as in real
   Lua ("module 'x' not found", a runtime error), since no module is installed but LuaUnit.
 """
 

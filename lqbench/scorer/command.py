@@ -1,0 +1,53 @@
+"""The console side of `lqbench score`: a progress bar while scoring, a summary by status after."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def score_command(paths: list[Path], out: Path, lua: str, timeout: float, jobs: int | None,
+                  memory_mb: int, strict: bool, quiet: bool) -> int:
+    """Score the programs under `paths` into `out`; returns the process exit status."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from lqbench.records import VERDICTS
+    from lqbench.scorer import ScoreLimits
+    from lqbench.scorer.files import score_paths
+
+    limits = ScoreLimits(timeout_s=timeout, memory_mb=memory_mb, lua=lua)
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[passed]} passed"),
+        TimeRemainingColumn(), console=console, disable=quiet, transient=False,
+    )
+    state = {"task": None, "passed": 0}
+
+    def on_start(total: int) -> None:
+        state["task"] = progress.add_task("scoring", total=total, passed=0)
+
+    def on_verdict(source, verdict) -> None:
+        state["passed"] += verdict.passed
+        progress.update(state["task"], advance=1, passed=state["passed"])
+
+    with progress:
+        run = score_paths(paths, out, limits=limits, jobs=jobs, strict=strict, on_start=on_start,
+                          on_verdict=on_verdict)
+
+    for issue in run.issues:
+        console.print(f"[yellow]skipped[/] {issue}", highlight=False, markup=True)
+    table = Table(title=f"{run.total} programs scored with Lua {lua} in {run.seconds:.2f} s"
+                        f" ({run.total / run.seconds if run.seconds else 0:.0f}/s)")
+    table.add_column("status")
+    table.add_column("programs", justify="right")
+    table.add_column("share", justify="right")
+    for status in VERDICTS:
+        n = run.counts.get(status, 0)
+        if n:
+            table.add_row(status, str(n), f"{100.0 * n / run.total:.1f} %")
+    if run.issues:
+        table.add_row("skipped input lines", str(len(run.issues)), "")
+    console.print(table)
+    console.print(f"results: {run.out}", highlight=False)
+    return 1 if run.issues else 0
