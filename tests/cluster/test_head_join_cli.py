@@ -114,7 +114,7 @@ def netns_cluster():
     try:
         subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
         head = _timed(cluster, "head", "head", "--port", str(port), "--node-ports", str(port + 10),
-                      "--name", "boss", "--no-dashboard", "--temp-dir", str(root / "h"))
+                      "--name", "boss", "--no-dashboard", "--no-bandwidth", "--temp-dir", str(root / "h"))
         cluster.join_line = next(line.strip() for line in head.stdout.splitlines()
                                  if line.strip().startswith("lqbench join "))
         m = re.fullmatch(r"lqbench join (\S+) --token (\S+)", cluster.join_line)
