@@ -26,8 +26,8 @@ IN_FLIGHT = 4  # chunk requests outstanding at once: hides the round trip withou
 PROGRESS_EVERY_S = 2.0
 
 
-def cached_path(sha256: str, cache_dir: Path | None = None) -> Path:
-    return (cache_dir or model_cache()) / f"{sha256}.gguf"
+def cached_path(sha256: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    return (Path(cache_dir) if cache_dir else model_cache()) / f"{sha256}.gguf"
 
 
 def _label(model: dict) -> str:
@@ -40,7 +40,7 @@ def _local_candidates(model: dict, cache_dir: Path | None):
         yield Path(model["path"])
 
 
-def find_local(model: dict, cache_dir: Path | None = None) -> str | None:
+def find_local(model: dict, cache_dir: str | os.PathLike | None = None) -> str | None:
     """The model's file on this laptop (own cache first, then the head's path), or None."""
     size = model.get("file_bytes")
     for candidate in _local_candidates(model, cache_dir):
@@ -61,7 +61,7 @@ def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)  # lands in the agent's Ray worker log
 
 
-def ensure_model(model: dict, server=None, *, cache_dir: Path | None = None, in_flight: int = IN_FLIGHT,
+def ensure_model(model: dict, server=None, *, cache_dir: str | os.PathLike | None = None, in_flight: int = IN_FLIGHT,
                  chunk_bytes: int | None = None, log: Callable[[str], None] = _stderr) -> str:
     """A local path to the model's verified file, fetching it from `server` (a ModelServer handle) if needed."""
     path = find_local(model, cache_dir)
@@ -72,7 +72,7 @@ def ensure_model(model: dict, server=None, *, cache_dir: Path | None = None, in_
     return fetch_model(model, server, cache_dir=cache_dir, in_flight=in_flight, chunk_bytes=chunk_bytes, log=log)
 
 
-def fetch_model(model: dict, server, *, cache_dir: Path | None = None, in_flight: int = IN_FLIGHT,
+def fetch_model(model: dict, server, *, cache_dir: str | os.PathLike | None = None, in_flight: int = IN_FLIGHT,
                 chunk_bytes: int | None = None, log: Callable[[str], None] = _stderr) -> str:
     """Stream the file from the head into the cache; return its path. Refuses (and removes) a damaged copy."""
     import ray

@@ -36,6 +36,10 @@ class ModelFileChunks:
         finally:
             os.close(fd)
 
+    def where(self) -> str:
+        """The Ray node id serving the files (for logs and tests)."""
+        return ray.get_runtime_context().get_node_id()
+
     def _path(self, sha256: str) -> str:
         path = self._paths.get(sha256.lower())
         if path is None:

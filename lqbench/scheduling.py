@@ -16,9 +16,10 @@ memory-bound, so a sample costs about the model's bytes / the node's speed):
 - piece sizing (weighted factoring): a node takes at most half its fair share of
   the work still pending, so shards are split into smaller pieces, down to one
   task, only as the queue runs short;
-- fast nodes last: when fewer tasks are pending than nodes, a node defers if
-  enough other nodes would finish the piece sooner, counting when they
-  will be free and whether they must load the model first;
+- fast nodes last: a node waits instead of taking a piece if the nodes that would
+  finish that piece sooner (counting when they will be free and whether they must
+  load the model first) can do all the pending work before this node would finish
+  it; the node that would finish soonest never waits, so the run cannot stall;
 - spreading models: a node that must switch model picks the model with the most
   pending work per node already on it, so laptops load fewer models overall.
 """
@@ -89,9 +90,10 @@ def selector_matches(select: dict, labels: dict) -> bool:
 # A model load (reading the GGUF, building the context) costs about this many samples
 # of the same model: a guess, used only to rank nodes for the last pieces of work.
 LOAD_COST_SAMPLES = 0.25
-# How many times its expected duration a node assumes its last piece may take when deciding
-# to leave the tail to faster nodes (one sample's length is unknown until it is generated).
-TAIL_RISK = 2.0
+# How many times its expected duration a node assumes its piece may take when deciding to leave
+# the tail to faster nodes. 1 = plain expected finish times; in bench/bench_scheduler.py 1.5 and 2
+# (more caution about one long sample on a slow laptop) did no better and idle slow laptops sooner.
+TAIL_RISK = 1.0
 
 
 # A perplexity shard reads its corpus once per rung of the ladder; prompt processing is batched,
@@ -206,7 +208,8 @@ class ShardQueue:
 
         A lone node never splits: there is nobody to share the rest with; nor does a perplexity shard.
         """
-        if shard.kind != "generate" or not any(n.key != node.key and self.can_run(shard, n) for n in self._nodes.values()):
+        if shard.kind != "generate" or not any(n.key != node.key and self.can_run(shard, n)
+                                               for n in self._nodes.values()):
             return len(shard.tasks)
         pending_work = sum(shard_work(s) for s in self._pending)
         total_rate = sum(self.rate(n) for n in self._nodes.values())
@@ -217,9 +220,8 @@ class ShardQueue:
     def _defer(self, node: NodeInfo, shard: Shard, n_tasks: int, eligible: list[int]) -> bool:
         """True if nodes that would finish this piece sooner can do all the pending work before this one would.
 
-        This node's finish is taken pessimistically (TAIL_RISK x the expected time): a single
-        sample can run several times its mean, and on a slow laptop that is the run's tail.
-        Only strictly better nodes count, so the best node never waits and the run cannot stall.
+        This node's piece is counted at TAIL_RISK x its expected time. Only strictly better nodes
+        count, so the best node never waits and the run cannot stall.
         """
         now = self.clock()
         work = shard_work(shard, n_tasks)
@@ -238,7 +240,7 @@ class ShardQueue:
             if n.loaded_model != shard.model_id:
                 start += LOAD_COST_SAMPLES * float(shard.model.get("file_bytes") or 1) / rates[n.key]
             capacity += max(0.0, mine - start) * rates[n.key]
-        return capacity >= pending_work
+        return capacity > 0 and capacity >= pending_work  # nobody better, or nothing to do: take it
 
     def take(self, node: NodeInfo) -> Shard | None:
         """The next shard (or piece of one) for a free node, or None if it should wait."""

@@ -172,13 +172,16 @@ def test_simulated_cluster_runs_every_sample_exactly_once_and_never_stalls():
     import heapq
     import random
 
-    for seed in range(5):
+    from lqbench.shard import make_perplexity_shards
+
+    for seed in range(6):
         rng = random.Random(seed)
-        shards = _shards(models=3, tasks=11, size=4)
+        ppl = make_perplexity_shards("r", [(_model(0), [_model(0), _model(1)], {})], "corpus", "text", {}, {})
+        shards = _shards(models=3, tasks=11, size=4) + ppl
         clock = FakeClock()
         q = ShardQueue(shards, clock=clock)
         nodes = [NodeInfo(key=str(i), name=f"n{i}", speed=rng.choice([None, 1.0, 3.0])) for i in range(6)]
-        speed = {n.key: rng.uniform(1, 4) for n in nodes}
+        speed = {n.key: 1.0 if seed % 2 else rng.uniform(1, 4) for n in nodes}  # equal speeds: ties everywhere
         doomed = {nodes[1].key, nodes[4].key}
         current, events, seq, done_keys, ran = {}, [], 0, set(), []
         while not q.empty():
@@ -194,7 +197,7 @@ def test_simulated_cluster_runs_every_sample_exactly_once_and_never_stalls():
             assert events, "queue stalled: work pending, nothing running"
             clock.now, _, n = heapq.heappop(events)
             shard = current.pop(n.key)
-            if n.key in doomed and len(nodes) > 2:  # lost mid-shard: first task's samples were recorded
+            if n.key in doomed and len(nodes) > 2 and shard.tasks:  # lost mid-shard: first task was recorded
                 first = shard.sample_keys()[:shard.n_samples]
                 done_keys.update(first)
                 ran.extend(first)
@@ -202,11 +205,11 @@ def test_simulated_cluster_runs_every_sample_exactly_once_and_never_stalls():
                 nodes.remove(n)
                 doomed.discard(n.key)
                 continue
-            new = [k for k in shard.sample_keys() if k not in done_keys]
+            new = [k for k in shard.sample_keys() + shard.perplexity_keys() if k not in done_keys]
             done_keys.update(new)
             ran.extend(new)
             q.done(shard.shard_id)
-        assert sorted(ran) == _all_keys(shards)
+        assert sorted(ran) == sorted(k for s in shards for k in s.sample_keys() + s.perplexity_keys())
 
 
 def test_perplexity_shards_are_handed_out_whole():
