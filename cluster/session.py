@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-from lqbench.errors import LqbenchError
 
 NAME_LABEL = "lqbench-name"  # node label carrying the laptop's lqbench name (set by `lqbench join`)
 
@@ -38,23 +37,11 @@ def _label_safe(value: str) -> str:
 
 
 def connect(address: str, token: str | None) -> None:
-    """Join an existing cluster as a driver (the head started by `lqbench head`)."""
-    try:
-        from cluster.head import connect as head_connect
-    except ImportError:
-        head_connect = None
-    if head_connect is not None:
-        head_connect(address, token)
-        return
-    import ray
+    """Join an existing cluster as a driver (the head started by `lqbench head`): token
+    checked first, one clear line if the head is unreachable or refuses it."""
+    from cluster.head import connect as head_connect
 
-    if token:
-        os.environ["RAY_AUTH_MODE"] = "token"
-        os.environ["RAY_AUTH_TOKEN"] = token
-    try:
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
-    except Exception as exc:  # ConnectionError, auth errors: all one line for the user
-        raise LqbenchError(f"cannot connect to the Ray head at {address}: {str(exc).splitlines()[0]}") from None
+    head_connect(address, token)
 
 
 def shutdown() -> None:

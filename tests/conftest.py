@@ -1,12 +1,18 @@
 """Shared test setup: every test gets its own LQBENCH_HOME; Ray, when used, stays on loopback."""
 
 import os
+import secrets
 
 import pytest
 
 # Ray on Linux binds 127.0.0.1 only with this set; and never phone home.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
+# Token auth on for every Ray process the tests start, as `lqbench head` does in production.
+# Ray reads the mode once per process when it is first imported, so it is set here, before
+# any test module imports ray; a driver and the cluster it joins must agree on it.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 
 
 @pytest.fixture(scope="session")

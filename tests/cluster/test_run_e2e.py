@@ -8,6 +8,8 @@ agent slot and named by the `lqbench-name` label, as `lqbench join` would do on 
 from __future__ import annotations
 
 
+import os
+
 import duckdb
 import pytest
 
@@ -29,7 +31,8 @@ TINY_PLAN = {
 
 @pytest.fixture
 def ray_cluster():
-    """A head that runs no agent, plus a helper to add laptop-like nodes."""
+    """A head that runs no agent, plus a helper to add laptop-like nodes (token auth on:
+    tests/conftest.py sets RAY_AUTH_MODE/RAY_AUTH_TOKEN for the session)."""
     import ray
     from ray.cluster_utils import Cluster
 
@@ -174,8 +177,9 @@ def test_resume_after_head_crash_computes_nothing_twice(ray_cluster, tmp_path):
         '[[suites]]\nname = "lqbench-lua"\nlimit = 6\n'
         '[sampling]\ntemperature = 0.0\nmax_tokens = 32\n'
     )
+    token = os.environ["RAY_AUTH_TOKEN"]
     proc = subprocess.Popen([sys.executable, "-m", "lqbench.cli", "run", str(plan_file), "--address",
-                             ray_cluster.address, "--db", str(db), "--quiet"],
+                             ray_cluster.address, "--token", token, "--db", str(db), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         assert _wait_for_samples(db, 2, alive=lambda: proc.poll() is None), proc.communicate()[0][-2000:]
