@@ -19,6 +19,7 @@ def start_local(num_cpus: int | None = None, name: str | None = None) -> None:
     from agents.agent import AGENT_RESOURCE
 
     ray.init(
+        address="local",  # always a new instance: never attach to a cluster someone started here
         num_cpus=num_cpus or os.cpu_count() or 1,
         resources={AGENT_RESOURCE: 1},
         labels={NAME_LABEL: _label_safe(name or socket.gethostname())},
