@@ -22,10 +22,16 @@ AGENT_RESOURCE = "lqbench_agent"  # one unit per node: exactly one agent per lap
 class NodeAgent:
     def __init__(self, name: str, labels: dict, n_threads: int | None = None, measure_bandwidth: bool = True,
                  model_server=None):
-        from lqbench.hardware import fingerprint, physical_cores
+        from lqbench.hardware import fingerprint, physical_cores, split_labels
 
         self.model_server = model_server  # cluster.model_server.ModelServer handle, or None (shared disk only)
-        self.fp = fingerprint(measure_bandwidth=measure_bandwidth, labels=labels, name=name)
+        # `lqbench join` already measured this laptop and put it in lqbench-* labels; keep only
+        # the user's own labels in labels_json and reuse the join's bandwidth measurement.
+        ours, user = split_labels(labels)
+        joined_bw = ours.get("lqbench-mem-bw-gbs")
+        self.fp = fingerprint(measure_bandwidth=measure_bandwidth and not joined_bw, labels=user, name=name)
+        if joined_bw:
+            self.fp["mem_bandwidth_gbs"] = float(joined_bw)
         self.node_id = self.fp["node_id"]
         self.n_threads = n_threads or physical_cores()
         self._generator = None

@@ -13,7 +13,7 @@ def start_local(num_cpus: int | None = None, name: str | None = None) -> None:
     import socket
 
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Linux: bind loopback only
-    os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
     import ray
 
     from agents.agent import AGENT_RESOURCE

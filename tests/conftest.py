@@ -7,7 +7,7 @@ import pytest
 
 # Ray on Linux binds 127.0.0.1 only with this set; and never phone home.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 # Token auth on for every Ray process the tests start, as `lqbench head` does in production.
 # Ray reads the mode once per process when it is first imported, so it is set here, before
 # any test module imports ray; a driver and the cluster it joins must agree on it.

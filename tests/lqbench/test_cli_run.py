@@ -87,7 +87,7 @@ def test_run_and_query_on_the_same_db_at_once(tmp_path):
         if db.exists():
             q = _run_cli(["query", "SELECT count(*) AS n FROM samples", "--db", str(db), "--format", "csv"])
             queries.append(q)
-        time.sleep(0.2)
+        time.sleep(1.0)  # each query is a fresh process: leave the 2 cores to the run
     out, err = run.communicate(timeout=60)
     assert run.returncode == 0, err[-3000:]
     assert queries, "the run finished before any query could start"
