@@ -254,3 +254,36 @@ def test_a_laptop_that_leaves_shows_as_dead_and_leaves_no_process(netns_cluster)
     assert not [cmd for cmd in c.processes().values() if str(c.root / "lap3") in cmd]
     rows = {line.split()[2]: line.split()[0] for line in c.lqbench("nodes").stdout.strip().splitlines()[1:]}
     assert rows == {"boss": "alive*", "lap1": "alive", "lap2": "alive", "lap3": "dead"}
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
+def test_run_with_address_spreads_samples_over_the_laptops(netns_cluster, shared_model_cache):
+    """`lqbench run PLAN --address --token` from the head, as a user would: real shards on the
+    head and both joined laptops, every sample once, more than one node in the results."""
+    import duckdb
+
+    plan = netns_cluster.root / "plan.toml"
+    plan.write_text('name = "cluster-cli"\nshard_size = 1\n'
+                    '[[models]]\nspec = "demo:gemma-3-270m"\nquants = ["q4_k_m"]\n'
+                    '[[suites]]\nname = "lqbench-lua"\nlimit = 6\n'
+                    '[sampling]\ntemperature = 0.0\nmax_tokens = 24\n')
+    db = netns_cluster.root / "cluster.duckdb"
+    env = {**netns_cluster.env, "LQBENCH_MODEL_CACHE": str(shared_model_cache)}  # the demo GGUF, made once
+    t0 = time.monotonic()
+    result = netns_cluster.exec(LQBENCH, "run", str(plan), "--address", netns_cluster.address, "--token",
+                                netns_cluster.token, "--db", str(db), "--quiet", timeout=800, env=env)
+    netns_cluster.timings["run --address"] = round(time.monotonic() - t0, 1)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute("SELECT task_id, node_id, status, gen_tokens FROM samples").fetchall()
+        names = {r[0] for r in con.execute(
+            "SELECT json_extract_string(labels_json, '$.name') FROM nodes n "
+            "WHERE node_id IN (SELECT node_id FROM samples)").fetchall()}
+    finally:
+        con.close()
+    assert len(rows) == 6 and len({r[0] for r in rows}) == 6
+    assert all(r[3] > 0 and r[2] != "generation_error" for r in rows)
+    assert len({r[1] for r in rows}) >= 2, names  # samples came from more than one laptop
+    assert names <= {"boss", "lap1", "lap2"}
