@@ -99,7 +99,11 @@ def truncate_at_stop(text: str, stop: Sequence[str], search_from: int = 0) -> tu
 class LlamaGenerator:
     """A GGUF loaded once on the CPU; `generate` per sample (see the module docstring for the timings)."""
 
-    def __init__(self, model_path: str, n_threads: int | None = None, n_ctx: int = 2048, n_batch: int = 512):
+    def __init__(self, model_path: str, n_threads: int | None = None, n_ctx: int = 2048, n_batch: int = 512,
+                 reuse_prefix: bool = False):
+        """`reuse_prefix=True` keeps the KV cache between calls so a prompt sharing a prefix with the
+        previous call only evaluates the rest (faster, but prompt_tokens/prompt_ms then count only
+        that rest) — only when a plan asks for it."""
         from lqbench.gguf_meta import check_magic
 
         check_magic(model_path)
@@ -111,6 +115,7 @@ class LlamaGenerator:
 
         self.n_threads = int(n_threads)
         self.n_ctx = int(n_ctx)
+        self.reuse_prefix = bool(reuse_prefix)
         self.model_path = str(model_path)
         t0 = time.perf_counter()
         try:
@@ -142,7 +147,8 @@ class LlamaGenerator:
             raise ContextOverflow(f"prompt has {len(tokens)} tokens; the context holds {self.n_ctx}")
         max_new = min(params.max_tokens, room)
 
-        llm.reset()  # n_tokens = 0: the next eval clears the whole KV cache (no prefix reuse)
+        if not self.reuse_prefix:
+            llm.reset()  # n_tokens = 0: the next eval clears the whole KV cache (no prefix reuse)
         llama_cpp.llama_perf_context_reset(llm.ctx)
         llm.set_seed(params.seed)
 

@@ -120,6 +120,17 @@ def test_no_prefix_reuse_between_samples(gen, prompts):
     assert b.prompt_tokens == len(gen.tokenize(prompts[0] + "  ")) >= a.prompt_tokens
 
 
+def test_prefix_reuse_only_when_asked(demo_path, prompts):
+    g = LlamaGenerator(demo_path, n_threads=2, n_ctx=512, reuse_prefix=True)
+    try:
+        full = g.generate(prompts[0], SamplingParams(max_tokens=2), [])
+        again = g.generate(prompts[0] + "  ", SamplingParams(max_tokens=2), [])
+        assert full.prompt_tokens == len(g.tokenize(prompts[0]))
+        assert again.prompt_tokens < full.prompt_tokens // 2  # only the new suffix was evaluated
+    finally:
+        g.close()
+
+
 def test_max_tokens_and_length_finish(gen, prompts):
     c = gen.generate(prompts[0], SamplingParams(max_tokens=5), stop=[])
     assert c.sampled_tokens <= 5
