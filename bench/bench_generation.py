@@ -67,13 +67,14 @@ def overhead(model_path: str, prompts: list[str], stops, max_tokens: int, rounds
     bare_loop(bare, prompts[0], 4)
 
     names = ["lqbench", "bare loop", "create_completion"]
-    side = {k: [0, 0.0] for k in names}
+    side = {k: [0, 0.0, 0.0] for k in names}  # tokens, wall s, CPU s of this process
     per_round, texts = [], []
     for r in range(rounds):
-        round_side = {k: [0, 0.0] for k in names}
+        round_side = {k: [0, 0.0, 0.0] for k in names}
         round_texts = []
         for i, prompt in enumerate(prompts):
             for name in (names if (r + i) % 2 == 0 else names[::-1]):
+                cpu0 = time.process_time()
                 if name == "lqbench":
                     t0 = time.perf_counter()
                     c = gen.generate(prompt, params, stops)
@@ -85,10 +86,11 @@ def overhead(model_path: str, prompts: list[str], stops, max_tokens: int, rounds
                     toks, secs = bare_completion(bare, prompt, counts[i])
                 round_side[name][0] += toks
                 round_side[name][1] += secs
+                round_side[name][2] += time.process_time() - cpu0
         texts.append(round_texts)
         for k in names:
-            side[k][0] += round_side[k][0]
-            side[k][1] += round_side[k][1]
+            for j in range(3):
+                side[k][j] += round_side[k][j]
         per_round.append({k: v[1] for k, v in round_side.items()})
     gen.close()
     bare.close()
@@ -122,15 +124,17 @@ def main() -> None:
     side, per_round, texts = overhead(base.path, prompts, stops, args.max_tokens, args.rounds, threads, args.n_ctx)
     print(f"\n(a) {base.label}: {len(prompts)} prompts x {args.rounds} rounds, greedy, <= {args.max_tokens} tokens, "
           f"{threads} threads")
-    for name, (toks, secs) in side.items():
-        print(f"    {name:18s} {toks:6d} tokens {secs:8.2f} s  {toks / secs:7.2f} tok/s (end to end, prompt included)")
+    for name, (toks, secs, cpu) in side.items():
+        print(f"    {name:18s} {toks:6d} tokens {secs:8.2f} s  {toks / secs:7.2f} tok/s (end to end, prompt included)"
+              f"  CPU {cpu:7.2f} s")
     # Every side samples the same tokens for the same prompts (create_completion does not count a
     # final EOS in its usage), so the tok/s ratio is the inverse ratio of the time taken.
     for base_name in ("bare loop", "create_completion"):
         ratios = [r[base_name] / r["lqbench"] for r in per_round]
         total = side[base_name][1] / side["lqbench"][1]
-        print(f"    lqbench / {base_name:17s} = {total:.3f} overall; per round {', '.join(f'{x:.3f}' for x in ratios)}"
-              f" (median {statistics.median(ratios):.3f})")
+        cpu_ratio = side[base_name][2] / side["lqbench"][2]
+        print(f"    lqbench / {base_name:17s} = {total:.3f} overall (wall); per round {', '.join(f'{x:.3f}' for x in ratios)}"
+              f" (median {statistics.median(ratios):.3f}); by CPU time {cpu_ratio:.3f}")
     same = all(t == texts[0] for t in texts)
     print(f"    greedy determinism: {args.rounds} rounds of {len(prompts)} completions identical: {same}")
 

@@ -197,10 +197,8 @@ def _resolve_local(path: Path, *, verify: bool) -> ModelFile:
     path = path.resolve()
     key = f"local:{path}"
     ref = _get_ref(key)
-    if ref and not verify and ref.get("stamp") == _stamp(path):
-        mf = _load_trusted(ref["sha256"], path)
-        if mf:
-            return mf
+    if ref and not verify and ref.get("stamp") == _stamp(path) and ref.get("model"):
+        return ModelFile.from_dict({**ref["model"], "path": str(path)})
     sha = sha256_file(path)
     old = _read_json(_sidecar_path(sha)) or {}
     mf = _describe(path, sha, name=old.get("name"), base_sha256=old.get("base_sha256"),
@@ -209,7 +207,7 @@ def _resolve_local(path: Path, *, verify: bool) -> ModelFile:
     # A file that lives in the cache keeps its sidecar; an outside file only gets a ref.
     if path == cached.resolve() or not cached.exists():
         _save(mf)
-    _set_ref(key, sha, stamp=_stamp(path))
+    _set_ref(key, sha, stamp=_stamp(path), model=mf.to_dict())
     return mf
 
 
