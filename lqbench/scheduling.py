@@ -90,10 +90,11 @@ def selector_matches(select: dict, labels: dict) -> bool:
 # A model load (reading the GGUF, building the context) costs about this many samples
 # of the same model: a guess, used only to rank nodes for the last pieces of work.
 LOAD_COST_SAMPLES = 0.25
-# How many times its expected duration a node assumes its piece may take when deciding to leave
-# the tail to faster nodes. 1 = plain expected finish times; in bench/bench_scheduler.py 1.5 and 2
-# (more caution about one long sample on a slow laptop) did no better and idle slow laptops sooner.
-TAIL_RISK = 1.0
+# How many times its expected duration a node counts its piece when deciding to leave the tail to
+# faster nodes (one sample's length is unknown until it is generated). In bench/bench_scheduler.py
+# (32 mixed laptops) 1 left a 1.02x tail, 1.5 about 1.013x, 2 about 1.01x; but at 2 a laptop only a
+# little slower than its peer sat idle with work left in a 2-node run, so: in between.
+TAIL_RISK = 1.5
 
 
 # A perplexity shard reads its corpus once per rung of the ladder; prompt processing is batched,
