@@ -57,6 +57,22 @@ def corpus_name(suite, *, with_tests: bool = False) -> str:
     return f"{suite.name}@{suite.version}:{'reference+tests' if with_tests else 'reference'}"
 
 
+def load_corpus(spec: str) -> tuple[str, str]:
+    """(corpus name for the `perplexity` table, text) for a plan's `[perplexity] corpus`:
+    a suite name (its reference programs) or a path to a text/Lua file."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LqbenchError(f"cannot read perplexity corpus {path}: {exc}") from None
+        return f"file:{path.name}@{hashlib.sha256(text.encode()).hexdigest()[:12]}", text
+    from lqbench.tasks import load_suite
+
+    suite = load_suite(spec)  # raises LqbenchError naming the known suites
+    return corpus_name(suite), corpus_from_suite(suite)
+
+
 class _RowScorer:
     """Log-softmax statistics of logit rows, with buffers reused across batches.
 

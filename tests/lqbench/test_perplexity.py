@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from lqbench.errors import LqbenchError
-from lqbench.perplexity import _kl_top_k, _RowScorer, compute_perplexity, corpus_from_suite, corpus_name
+from lqbench.perplexity import (
+    _kl_top_k,
+    _RowScorer,
+    compute_perplexity,
+    corpus_from_suite,
+    corpus_name,
+    load_corpus,
+)
 from lqbench.tasks import Suite, load_builtin
 
 
@@ -49,6 +56,17 @@ def test_corpus_from_suite():
     assert corpus_name(suite) == f"lqbench-lua@{suite.version}:reference"
     with pytest.raises(LqbenchError, match="no reference solutions"):
         corpus_from_suite(Suite(name="x", version="1", tasks=[]))
+
+
+def test_load_corpus_by_suite_or_file(tmp_path):
+    name, text = load_corpus("lqbench-lua")
+    assert name == corpus_name(load_builtin()) and text == corpus_from_suite(load_builtin())
+    f = tmp_path / "extra.lua"
+    f.write_text("local t = {}\nreturn t\n")
+    name, text = load_corpus(str(f))
+    assert name.startswith("file:extra.lua@") and text == "local t = {}\nreturn t\n"
+    with pytest.raises(LqbenchError):
+        load_corpus("no-such-suite")
 
 
 # ------------------------------------------------------------------ real llama.cpp
