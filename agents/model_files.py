@@ -34,7 +34,7 @@ def _label(model: dict) -> str:
     return f"{model.get('name', '?')}:{model.get('quant', '?')} ({model['sha256'][:12]})"
 
 
-def _local_candidates(model: dict, cache_dir: Path | None):
+def _local_candidates(model: dict, cache_dir: str | os.PathLike | None):
     yield cached_path(model["sha256"], cache_dir)
     if model.get("path"):
         yield Path(model["path"])
