@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 
@@ -22,18 +23,25 @@ def score_command(paths: list[Path], out: Path, lua: str, timeout: float, jobs: 
         TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[passed]} passed"),
         TimeRemainingColumn(), console=console, disable=quiet, transient=False,
     )
-    state = {"task": None, "passed": 0}
+    state = {"task": None, "passed": 0, "pending": 0, "shown_at": 0.0}
 
     def on_start(total: int) -> None:
         state["task"] = progress.add_task("scoring", total=total, passed=0)
 
     def on_verdict(source, verdict) -> None:
+        # redrawing costs more than scoring a program: move the bar at most every 50 ms
         state["passed"] += verdict.passed
-        progress.update(state["task"], advance=1, passed=state["passed"])
+        state["pending"] += 1
+        now = time.monotonic()
+        if now - state["shown_at"] >= 0.05:
+            progress.update(state["task"], advance=state["pending"], passed=state["passed"])
+            state["pending"], state["shown_at"] = 0, now
 
     with progress:
         run = score_paths(paths, out, limits=limits, jobs=jobs, strict=strict, on_start=on_start,
-                          on_verdict=on_verdict)
+                          on_verdict=None if quiet else on_verdict)
+        if state["task"] is not None:
+            progress.update(state["task"], advance=state["pending"], passed=state["passed"])
 
     for issue in run.issues:
         console.print(f"[yellow]skipped[/] {issue}", highlight=False, markup=True)

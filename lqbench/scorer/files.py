@@ -188,17 +188,21 @@ def score_paths(paths: list[Path], out: Path, limits=None, jobs: int | None = No
     from lqbench.scorer import ScoreLimits, ScorerPool
 
     started = time.perf_counter()
-    programs, issues = collect_programs(paths, strict=strict)
-    if on_start is not None:
-        on_start(len(programs))
-    counts = {status: 0 for status in VERDICTS}
     out = Path(out)
     if out.parent and not out.parent.exists():
         raise LqbenchError(f"output directory does not exist: {out.parent}")
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise LqbenchError(f"no such file or directory: {missing[0]}")
+    counts = {status: 0 for status in VERDICTS}
     partial = out.with_name(out.name + ".tmp")
+    # the workers start up while the inputs are read
+    pool = ScorerPool(jobs=jobs, limits=limits or ScoreLimits())
     try:
-        with open(partial, "w", encoding="utf-8") as sink, \
-                ScorerPool(jobs=jobs, limits=limits or ScoreLimits()) as pool:
+        programs, issues = collect_programs(paths, strict=strict)
+        if on_start is not None:
+            on_start(len(programs))
+        with open(partial, "w", encoding="utf-8") as sink, pool:
             for source, verdict in zip(programs, pool.score_many(p.program for p in programs)):
                 counts[verdict.status] += 1
                 sink.write(json.dumps({**source.record_fields(), **verdict.to_dict()}) + "\n")
@@ -206,6 +210,7 @@ def score_paths(paths: list[Path], out: Path, limits=None, jobs: int | None = No
                     on_verdict(source, verdict)
         os.replace(partial, out)
     finally:
+        pool.close()
         if partial.exists():
             partial.unlink()
     return ScoreRun(len(programs), counts, issues, time.perf_counter() - started, out)

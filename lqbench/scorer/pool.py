@@ -11,10 +11,10 @@ script, a second of imports per worker) and inherits the parent's `sys.path`. Ou
 `python -I -c ...` with only the directory that holds the `lqbench` package on their path,
 so they start in ~50 ms and do not depend on how the parent found its modules.
 
-Limits: the sandbox stops a program at `timeout_s` of CPU time with an instruction hook, and
-the pool kills the worker when a program runs `timeout_s + KILL_GRACE_S` of wall time (a
-C-level loop, e.g. a pathological pattern match or a finalizer, never meets the hook); the
-killed worker is replaced at once, and other programs are not held up. Memory: lupa's
+Limits: the pool kills the worker when a program has run `timeout_s` (+ KILL_GRACE_S) of wall
+time, and the sandbox stops it at `timeout_s` of CPU time with an instruction hook (which never
+fires in a C-level loop, e.g. a pathological pattern match or a finalizer); a killed worker is
+replaced at once, and programs queued behind a slow one move to other workers. Memory: lupa's
 `max_memory` caps the Lua state, an address-space rlimit in the worker is the backstop.
 
 Frames on the pipes: 4-byte big-endian length + payload (program bytes one way, a JSON
@@ -37,17 +37,25 @@ from typing import Iterable, Iterator
 
 from lqbench.scorer.sandbox import ScoreLimits, Verdict, trim_error
 
-# Wall-clock slack on top of the CPU-time limit before the worker is killed.
-KILL_GRACE_S = 0.5
+# Wall-clock slack on top of the limit before the worker is killed: the kill is what usually
+# ends a runaway (as the reference harness kills `lua` at the limit); the CPU-time hook inside
+# the worker stops it first only when the machine is idle enough.
+KILL_GRACE_S = 0.05
 # How long a new worker may take to import lupa and get ready.
 STARTUP_TIMEOUT_S = 60.0
-# Programs sent ahead to a busy worker, and the largest program that may wait in its pipe.
-PIPELINE_DEPTH = 2
-PIPELINE_MAX_BYTES = 32 << 10
+# Programs sent ahead to a busy worker, so it never waits for this process (which may be
+# descheduled on a loaded machine), and how many bytes may wait in its pipe (below the
+# kernel's 64 KiB pipe buffer, so that sending never blocks the dispatcher).
+PIPELINE_DEPTH = 8
+PIPELINE_MAX_BYTES = 48 << 10
+# When every worker has at least this many programs queued, the dispatcher waits BATCH_WAIT_S
+# before reading answers, to take several at once.
+BATCH_WHEN_QUEUED = 4
+BATCH_WAIT_S = 0.001
 # A program running longer than this gives the programs queued behind it to other workers.
 STEAL_AFTER_S = 0.05
 # How many programs score_many keeps queued ahead of the one it waits for, per worker.
-LOOKAHEAD_PER_JOB = 16
+LOOKAHEAD_PER_JOB = 1024
 
 _HEADER = struct.Struct(">I")
 _READY = b"ready"
@@ -300,13 +308,15 @@ class ScorerPool:
         exhausted = False
         try:
             while True:
-                while not exhausted and len(pending) < window:
-                    try:
-                        program = next(source)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    pending.append(self._submit(program))
+                if not exhausted and len(pending) < window // 2:
+                    batch = []
+                    while len(pending) + len(batch) < window:
+                        try:
+                            batch.append(next(source))
+                        except StopIteration:
+                            exhausted = True
+                            break
+                    pending.extend(self._submit_many(batch))
                 if not pending:
                     return
                 yield self._result(pending.popleft())
@@ -344,18 +354,24 @@ class ScorerPool:
     # -- callers' side
 
     def _submit(self, program: str | bytes) -> _Job:
-        if isinstance(program, str):
-            program = program.encode("utf-8", "surrogatepass")
-        job = _Job(program)
+        return self._submit_many([program])[0]
+
+    def _submit_many(self, programs: list) -> list[_Job]:
+        jobs = [_Job(p.encode("utf-8", "surrogatepass") if isinstance(p, str) else p) for p in programs]
+        if not jobs:
+            return jobs
         with self._cv:
             if self._fatal is not None:
                 raise self._fatal
             if self._closed:
                 raise ScorerError("scorer pool is closed")
-            job.queued = True
-            self._queue.append(job)
-        self._wake()
-        return job
+            was_empty = not self._queue
+            for job in jobs:
+                job.queued = True
+            self._queue.extend(jobs)
+        if was_empty:  # otherwise the dispatcher already has work and wakes on every answer
+            self._wake()
+        return jobs
 
     def _result(self, job: _Job) -> Verdict:
         with self._cv:
@@ -374,10 +390,23 @@ class ScorerPool:
     # -- the dispatcher thread
 
     def _finish(self, job: _Job, verdict: Verdict) -> None:
+        self._finish_all([(job, verdict)])
+
+    def _finish_all(self, results: list) -> None:
+        if not results:
+            return
         with self._cv:
-            if job.verdict is None and job.failure is None:
-                job.verdict = verdict
-                self._cv.notify_all()
+            for job, verdict in results:
+                if job.verdict is None and job.failure is None:
+                    job.verdict = verdict
+            self._cv.notify_all()
+
+    def _peek_program(self) -> bytes:
+        with self._cv:
+            for job in self._queue:
+                if job.open:
+                    return job.program
+        return b""
 
     def _next_job(self) -> _Job | None:
         with self._cv:
@@ -425,9 +454,10 @@ class ScorerPool:
             for i, worker in enumerate(self._workers):
                 if not worker.ready or len(worker.jobs) >= depth:
                     continue
-                if worker.jobs and (len(worker.jobs[-1].program) > PIPELINE_MAX_BYTES
-                                    or time.monotonic() - worker.job_started > STEAL_AFTER_S):
-                    continue  # don't queue behind a big or a slow program
+                if worker.jobs and (time.monotonic() - worker.job_started > STEAL_AFTER_S
+                                    or sum(len(j.program) for j in list(worker.jobs)[1:])
+                                    + len(self._peek_program()) > PIPELINE_MAX_BYTES):
+                    continue  # don't queue behind a slow program, nor more than the pipe holds
                 job = self._next_job()
                 if job is None:
                     return
@@ -478,8 +508,9 @@ class ScorerPool:
         for worker in self._workers:
             if worker.jobs:
                 wake_at = min(wake_at, worker.job_started + hard_limit)
-                if len(worker.jobs) > 1:
-                    wake_at = min(wake_at, worker.job_started + STEAL_AFTER_S)
+                steal_at = worker.job_started + STEAL_AFTER_S
+                if len(worker.jobs) > 1 and steal_at > now:  # once past it, any event re-checks
+                    wake_at = min(wake_at, steal_at)
             elif not worker.ready:
                 wake_at = min(wake_at, worker.started + STARTUP_TIMEOUT_S)
             else:
@@ -487,6 +518,10 @@ class ScorerPool:
             poller.register(worker.rfd, select.POLLIN | select.POLLHUP | select.POLLERR)
             by_fd[worker.rfd] = worker
         events = poller.poll(max(0.0, wake_at - now) * 1000.0)
+        if events and all(len(w.jobs) >= BATCH_WHEN_QUEUED for w in self._workers if w.ready):
+            # every worker still has work queued: let a few more answers pile up and take
+            # them in one go (fewer wake-ups of this thread and of the callers)
+            time.sleep(BATCH_WAIT_S)
         lost: set[_Worker] = set()
         for fd, _ in events:
             if fd == self._wake_r:
@@ -525,6 +560,13 @@ class ScorerPool:
         self._steal(now)
 
     def _take_frames(self, worker: _Worker, lost: set) -> None:
+        results = []
+        try:
+            self._read_frames(worker, lost, results)
+        finally:
+            self._finish_all(results)  # one wake-up for the waiting callers per batch
+
+    def _read_frames(self, worker: _Worker, lost: set, results: list) -> None:
         while True:
             frame = worker.next_frame()
             if frame is None:
@@ -541,7 +583,7 @@ class ScorerPool:
             status, passed, error, ms = json.loads(frame)
             job = worker.answered()
             job.in_flight -= 1
-            self._finish(job, Verdict(status, bool(passed), error, float(ms)))
+            results.append((job, Verdict(status, bool(passed), error, float(ms))))
 
     @staticmethod
     def _crash_verdict(worker: _Worker, ms: float) -> Verdict:

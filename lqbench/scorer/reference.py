@@ -57,8 +57,10 @@ def classify(returncode: int | None, stdout: bytes, stderr: bytes, timed_out: bo
         return Verdict("pass", True, None, ms)
     if b"not enough memory" in stderr:
         return Verdict("memory_limit", False, "not enough memory", ms)
-    prefix = os.path.basename(interpreter).encode() + b": "
-    if stderr.startswith(prefix):
+    # lua.c prefixes its own messages with argv[0], i.e. the interpreter as it was invoked
+    prefix = next((p for p in (interpreter.encode() + b": ", os.path.basename(interpreter).encode() + b": ")
+                   if stderr.startswith(p)), None)
+    if prefix is not None:
         message = trim_error(stderr[len(prefix):].split(b"\n", 1)[0])
         if b"stack traceback:" in stderr or (compiles is not None and compiles()):
             return Verdict("runtime_error", False, message, ms)

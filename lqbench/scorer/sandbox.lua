@@ -2,7 +2,7 @@
 
 Called once per program, in a brand-new LuaRuntime, as
     kind, code, message, tests, failures, errors, first_error, first_failure =
-        bootstrap(program, luaunit_chunk, cpu_seconds, hook_every)
+        bootstrap(program, luaunit_chunk, luaunit_extras_chunk, cpu_seconds, hook_every)
 where `kind` is one of
     "exit"      the program ended with exit status `code` (falling off the end is 0)
     "error"     an error escaped the main chunk (lua.c would print it and exit 1)
@@ -25,7 +25,7 @@ How the sandbox holds:
   * the host process adds a memory cap (max_memory) and a wall-clock kill.
 ]]
 
-local program, luaunit_chunk, cpu_seconds, hook_every = ...
+local program, luaunit_chunk, luaunit_extras_chunk, cpu_seconds, hook_every = ...
 
 local G = _G
 local type, select, tostring, tonumber, error = type, select, tostring, tonumber, error
@@ -437,6 +437,18 @@ local loaded = {
 sandbox_package.loaded = loaded
 env.package = sandbox_package
 
+-- our own precompiled chunks, in the program's environment
+local function load_trusted(code, chunkname)
+    local chunk
+    if setfenv then
+        chunk = (loadstring or load)(code, chunkname)
+        setfenv(chunk, env)
+    else
+        chunk = load(code, chunkname, 'b', env)
+    end
+    return chunk
+end
+
 local HOST_ONLY = { ffi = true, ['jit.util'] = true, ['jit.profile'] = true, ['string.buffer'] = true }
 
 env.require = function(name)
@@ -456,14 +468,9 @@ env.require = function(name)
         loader, extra = preload[name], ':preload:'
     elseif name == 'luaunit' then
         loader, extra = function()
-            local chunk
-            if setfenv then
-                chunk = (loadstring or load)(luaunit_chunk, '=luaunit')
-                setfenv(chunk, env)
-            else
-                chunk = load(luaunit_chunk, '=luaunit', 'b', env)
-            end
-            return chunk(luaunit_report)
+            return load_trusted(luaunit_chunk, '=luaunit')(luaunit_report, function()
+                return load_trusted(luaunit_extras_chunk, '=luaunit')
+            end)
         end, 'luaunit.lua'
     elseif HOST_ONLY[name] then
         stop('violation', nil, "sandbox: module '" .. name .. "' is not available")

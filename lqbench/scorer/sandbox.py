@@ -138,7 +138,7 @@ class LuaSandbox:
         self.limits = limits or ScoreLimits()
         self._lupa = importlib.import_module(LUA_VERSIONS[self.limits.lua])
         self._is_luajit = self.limits.lua == "luajit"
-        self._bootstrap_code, self._luaunit_code = self._precompile()
+        self._bootstrap_code, self._luaunit_code, self._luaunit_extras_code = self._precompile()
 
     def _new_runtime(self, capped: bool):
         kwargs = dict(
@@ -152,15 +152,12 @@ class LuaSandbox:
             kwargs["max_memory"] = int(self.limits.memory_mb) * (1 << 20) + BOOTSTRAP_HEADROOM_BYTES
         return self._lupa.LuaRuntime(**kwargs)
 
-    def _precompile(self) -> tuple[bytes, bytes]:
-        """Bytecode of the bootstrap and of luaunit.lua, made once: loading it is cheaper than parsing."""
+    def _precompile(self) -> tuple[bytes, ...]:
+        """Bytecode of the bootstrap and of our LuaUnit, made once: loading it is cheaper than parsing."""
         runtime = self._new_runtime(capped=False)
         dump = runtime.eval("function(src, name) return string.dump(assert(loadstring or load)(src, name), true) end")
-        compiled = []
-        for name in ("sandbox.lua", "luaunit.lua"):
-            source = (_HERE / name).read_bytes()
-            compiled.append(bytes(dump(source, b"=" + name[:-4].encode())))
-        return compiled[0], compiled[1]
+        return tuple(bytes(dump((_HERE / name).read_bytes(), b"=" + name[:-4].encode()))
+                     for name in ("sandbox.lua", "luaunit.lua", "luaunit_extras.lua"))
 
     def run(self, program: str | bytes) -> Verdict:
         if isinstance(program, str):
@@ -178,7 +175,8 @@ class LuaSandbox:
         runtime = self._new_runtime(capped=True)
         try:
             bootstrap = runtime.compile(self._bootstrap_code)
-            result = bootstrap(program, self._luaunit_code, float(self.limits.timeout_s), HOOK_EVERY)
+            result = bootstrap(program, self._luaunit_code, self._luaunit_extras_code,
+                               float(self.limits.timeout_s), HOOK_EVERY)
         except self._lupa.LuaMemoryError:
             return "memory", None, "memory limit exceeded", (None,) * 5
         except self._lupa.LuaError as exc:
