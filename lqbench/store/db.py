@@ -33,8 +33,11 @@ SCHEMA_VERSION = max(v for v, _, _ in _migrations())
 
 
 def _is_lock_error(exc: Exception) -> bool:
+    """Another holder of the file, worth waiting for: another process's lock, or (within one
+    process, e.g. a reader thread during a run) a connection opened with the other read_only mode."""
     text = str(exc).lower()
-    return "lock" in text or "conflicting" in text or "being used by another" in text
+    return ("lock" in text or "conflicting" in text or "being used by another" in text
+            or "different configuration" in text)
 
 
 def _open(path: Path, read_only: bool, retry_s: float):

@@ -96,3 +96,29 @@ def _hold_read_lock(path, seconds, holding):
     with connect_read_only(path):
         holding.set()
         time.sleep(seconds)
+
+
+def test_a_reader_thread_in_the_writing_process_waits_too(tmp_path):
+    """In one process DuckDB refuses a read-only connection while a read-write one is open
+    ("different configuration"); the reader retries instead of failing."""
+    import threading
+
+    from lqbench.store import connect_write
+
+    store = ResultStore(tmp_path / "r.duckdb")
+    store.write_batch([_sample("t1")])
+    opened, counts = threading.Event(), []
+
+    def read():
+        opened.wait(10)
+        with connect_read_only(store.path, retry_s=10) as con:
+            counts.append(con.execute("SELECT count(*) FROM samples").fetchone()[0])
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    with connect_write(store.path) as con:
+        opened.set()
+        threading.Event().wait(0.5)  # hold the read-write connection while the reader tries
+        con.execute("DELETE FROM samples WHERE task_id = 'none'")
+    reader.join(15)
+    assert counts == [1]
