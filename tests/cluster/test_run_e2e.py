@@ -99,6 +99,21 @@ def test_tiny_plan_on_two_nodes_lands_every_sample_once(ray_cluster, tmp_path):
     finally:
         con.close()
 
+    # Every named query and the report run on this real run's file.
+    from lqbench.querying import list_queries, run_query
+    from lqbench.report.build import build_report
+
+    for query in list_queries():
+        columns, _ = run_query(db, query.name)
+        assert columns, query.name
+    columns, rows = run_query(db, "pass_at_1_by_model_quant", {"run_id": summary.run_id})
+    assert sorted(r[columns.index("quant")].lower() for r in rows) == ["q2_k", "q4_k_m"]
+    _, quality = run_query(db, "quality_proxy_vs_pass_at_1")
+    assert len(quality) >= 2  # one row per quant with perplexity and pass@1
+    build_report(db, tmp_path / "report.html")
+    html = (tmp_path / "report.html").read_text()
+    assert "<svg" in html and summary.run_id in html
+
 
 def _count_samples(db) -> int:
     from lqbench.store import connect_read_only
