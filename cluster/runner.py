@@ -17,7 +17,7 @@ from pathlib import Path
 
 from lqbench.errors import LqbenchError
 from lqbench.plan import Plan, plan_from_dict
-from lqbench.scheduling import ShardQueue
+from lqbench.scheduling import ShardQueue, selector_matches
 from lqbench.shard import make_perplexity_shards, make_shards
 from lqbench.store import ResultStore
 
@@ -160,12 +160,16 @@ def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | N
             scheduler.discover()
             if not scheduler.slots:
                 raise LqbenchError("no node offers an lqbench agent slot (did the laptops `lqbench join`?)")
-            replicas = ("",)
-            if plan.placement == "every-node":
-                replicas = tuple(sorted(s.info.name for s in scheduler.slots.values()))
-            shards = make_shards(run_id, [(row, sel) for row, sel, _ in models], suites, sampling=plan.sampling,
-                                 scoring=plan.scoring, inference=plan.inference, shard_size=plan.shard_size,
-                                 replicas=replicas)
+            shards = []
+            for row, select, _ in models:
+                replicas = ("",)
+                if plan.placement == "every-node":  # one copy per node the model's selector admits
+                    replicas = tuple(sorted(slot.info.name for slot in scheduler.slots.values()
+                                            if selector_matches(select, slot.info.labels)))
+                    if not replicas:
+                        console.print(f"[yellow]no node matches {select} for {row['name']}:{row['quant']}[/yellow]")
+                shards += make_shards(run_id, [(row, select)], suites, sampling=plan.sampling, scoring=plan.scoring,
+                                      inference=plan.inference, shard_size=plan.shard_size, replicas=replicas)
             if perplexity:
                 corpus, text, ladders = perplexity
                 settings = {k: plan.perplexity.get(k) for k in ("n_ctx", "max_tokens")}

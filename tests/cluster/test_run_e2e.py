@@ -39,9 +39,9 @@ def ray_cluster():
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1",
                                                              "include_dashboard": False})
 
-    def add_laptop(name: str):
-        return cluster.add_node(num_cpus=1, resources={"lqbench_agent": 1}, labels={"lqbench-name": name},
-                                node_ip_address="127.0.0.1")
+    def add_laptop(name: str, **labels):
+        return cluster.add_node(num_cpus=1, resources={"lqbench_agent": 1},
+                                labels={"lqbench-name": name, **labels}, node_ip_address="127.0.0.1")
 
     cluster.add_laptop = add_laptop
     ray.init(address=cluster.address, log_to_driver=False)
@@ -149,9 +149,9 @@ def test_a_node_that_leaves_mid_run_loses_nothing(ray_cluster, tmp_path):
 
     from cluster.runner import run_plan
 
-    ray_cluster.add_laptop("laptop-a")
-    doomed = ray_cluster.add_laptop("laptop-b")
-    ray_cluster.add_laptop("laptop-c")
+    ray_cluster.add_laptop("laptop-a", ram="16")
+    doomed = ray_cluster.add_laptop("laptop-b", ram="8")
+    ray_cluster.add_laptop("laptop-c", ram="32")
     db = tmp_path / "results.duckdb"
     out = {}
 
@@ -214,3 +214,33 @@ def test_resume_after_head_crash_computes_nothing_twice(ray_cluster, tmp_path):
     after = {(r["task_id"]): r["created_at"] for r in _samples(db)}
     assert len(after) == 6
     assert all(after[t] == created for t, created in before.items())  # old samples untouched
+
+
+def test_every_node_placement_with_a_label_selector(ray_cluster, tmp_path):
+    """every-node: each task on every laptop the selector admits (for cross-hardware speed and
+    determinism), and on no other; the greedy completions agree across nodes of one machine."""
+    from cluster.runner import run_plan
+    from lqbench.querying import run_query
+
+    ray_cluster.add_laptop("laptop-a", team="ml")
+    ray_cluster.add_laptop("laptop-b", team="ml")
+    ray_cluster.add_laptop("laptop-c", team="web")
+    plan = {**FAULT_PLAN, "placement": "every-node", "suites": [{"name": "lqbench-lua", "limit": 2}],
+            "models": [{"spec": "demo:gemma-3-270m", "quants": ["q4_k_m"], "select": {"team": "ml"}}]}
+    db = tmp_path / "results.duckdb"
+    summary = run_plan(plan_from_dict(plan), db=db, progress=False, n_threads=1, measure_bandwidth=False)
+    assert summary.status == "finished"
+    rows = _samples(db)
+    assert sorted((r["task_id"], r["replica"]) for r in rows) == sorted(
+        (t, n) for t in {r["task_id"] for r in rows} for n in ("laptop-a", "laptop-b"))
+    assert len(rows) == 4
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        ran_on = {r[0] for r in con.execute(
+            "SELECT DISTINCT json_extract_string(n.labels_json, '$.name') FROM samples s JOIN nodes n USING (node_id)"
+        ).fetchall()}
+    finally:
+        con.close()
+    assert ran_on == {"laptop-a", "laptop-b"}  # each replica on its own node, none on laptop-c
+    _, diverging = run_query(db, "greedy_divergence_between_nodes")
+    assert diverging == []  # same binary, same model, same prompt: byte-identical greedy output
