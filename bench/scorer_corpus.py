@@ -159,3 +159,40 @@ def db_corpus(path: str, limit: int | None = None) -> list[CorpusProgram]:
             seen.add(program)
             out.append(CorpusProgram(f"db/{suite}/{task_id}/{model_id}/{idx}", "db", program))
     return out
+
+
+def demo_model_corpus(cache: str, temperatures=(0.0, 0.8), max_tokens: int = 384,
+                      n_threads: int | None = None) -> list[CorpusProgram]:
+    """Completions of the demo model (Gemma 3 270M, Q4_K_M) for every built-in task, one per
+    temperature (greedy first), cached as JSONL at `cache` so that they are generated once."""
+    import json
+    from pathlib import Path
+
+    from lqbench.generation import LlamaGenerator, SamplingParams
+    from lqbench.tasks import load_builtin
+
+    suite = load_builtin()
+    path = Path(cache)
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    done = {(r["task_id"], r["temperature"]) for r in rows}
+    todo = [(t, temp) for temp in temperatures for t in suite.tasks if (t.task_id, temp) not in done]
+    if todo:
+        from lqbench.models import resolve_model
+
+        generator = LlamaGenerator(resolve_model("demo:gemma-3-270m").path, n_threads=n_threads)
+        try:
+            with path.open("a") as sink:
+                for task, temp in todo:
+                    params = SamplingParams(temperature=temp, top_k=1 if temp == 0 else 40, top_p=0.95,
+                                            max_tokens=max_tokens, seed=1)
+                    completion = generator.generate(task.prompt, params, stop=task.stop_tokens)
+                    row = {"task_id": task.task_id, "temperature": temp, "completion": completion.text}
+                    sink.write(json.dumps(row) + "\n")
+                    sink.flush()
+                    rows.append(row)
+        finally:
+            generator.close()
+    by_id = suite.by_id()
+    return [CorpusProgram(f"demo/{r['task_id']}/t{r['temperature']}", "demo-model",
+                          by_id[r["task_id"]].program(r["completion"]))
+            for r in rows if r["task_id"] in by_id]

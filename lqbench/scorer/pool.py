@@ -8,8 +8,9 @@ never forks its own (possibly threaded, e.g. a Ray actor's) process without exec
 Workers are started with `subprocess` rather than `multiprocessing`: a multiprocessing
 spawn/forkserver child re-imports the parent's `__main__` (inside Ray that is Ray's worker
 script, a second of imports per worker) and inherits the parent's `sys.path`. Ours run
-`python -I -c ...` with only the directory that holds the `lqbench` package on their path,
-so they start in ~50 ms and do not depend on how the parent found its modules.
+`python -I -c ...` (no environment variables, no user site) with the directories that hold
+the `lqbench` and `lupa` packages put first on their path, so they start in ~50 ms and do not
+depend on how the parent's sys.path was arranged.
 
 Limits: the pool kills the worker when a program has run `timeout_s` (+ KILL_GRACE_S) of wall
 time, and the sandbox stops it at `timeout_s` of CPU time with an instruction hook (which never
@@ -61,8 +62,8 @@ _HEADER = struct.Struct(">I")
 _READY = b"ready"
 
 _WORKER_BOOTSTRAP = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from lqbench.scorer.pool import worker_main; worker_main(sys.argv[2])"
+    "import sys; sys.path[:0] = sys.argv[2:]; "
+    "from lqbench.scorer.pool import worker_main; worker_main(sys.argv[1])"
 )
 
 
@@ -143,10 +144,19 @@ def worker_main(limits_json: str) -> None:
 # ----------------------------------------------------------------- parent side
 
 
-def _package_root() -> str:
+def _worker_paths() -> list[str]:
+    """Where a worker finds lqbench and lupa: wherever this process found them."""
+    import importlib.util
+
     import lqbench
 
-    return os.path.dirname(os.path.dirname(os.path.abspath(lqbench.__file__)))
+    paths = [os.path.dirname(os.path.dirname(os.path.abspath(lqbench.__file__)))]
+    spec = importlib.util.find_spec("lupa")
+    if spec is not None and spec.origin:
+        lupa_root = os.path.dirname(os.path.dirname(os.path.abspath(spec.origin)))
+        if lupa_root not in paths:
+            paths.append(lupa_root)
+    return paths
 
 
 class _Worker:
@@ -155,8 +165,9 @@ class _Worker:
     def __init__(self, limits: ScoreLimits) -> None:
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _WORKER_BOOTSTRAP, _package_root(),
-             json.dumps({"timeout_s": limits.timeout_s, "memory_mb": limits.memory_mb, "lua": limits.lua})],
+            [sys.executable, "-I", "-c", _WORKER_BOOTSTRAP,
+             json.dumps({"timeout_s": limits.timeout_s, "memory_mb": limits.memory_mb, "lua": limits.lua}),
+             *_worker_paths()],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
@@ -171,10 +182,6 @@ class _Worker:
         self.started = time.monotonic()
         self.jobs: collections.deque = collections.deque()  # sent, not answered; the first is running
         self.job_started = 0.0  # when the first of `jobs` started running
-
-    @property
-    def job(self):
-        return self.jobs[0] if self.jobs else None
 
     def send(self, job, program: bytes) -> None:
         if not self.jobs:
@@ -223,12 +230,15 @@ class _Worker:
             pass
         self._reap()
 
-    def stop(self) -> None:
-        """Ask the worker to exit (end of its input), kill it if it does not."""
+    def close_input(self) -> None:
         try:
             self.proc.stdin.close()
         except OSError:
             pass
+
+    def stop(self) -> None:
+        """Ask the worker to exit (end of its input), kill it if it does not."""
+        self.close_input()
         try:
             self.proc.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
@@ -435,7 +445,9 @@ class ScorerPool:
             with self._cv:
                 self._fatal = fatal
         finally:
-            for worker in self._workers:
+            for worker in self._workers:  # all of them see end of input at once...
+                worker.close_input()
+            for worker in self._workers:  # ...then each gets a moment to exit
                 worker.stop()
             with self._cv:
                 failure = self._fatal or ScorerError("scorer pool is closed")
