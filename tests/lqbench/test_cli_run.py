@@ -99,3 +99,49 @@ def test_run_and_query_on_the_same_db_at_once(tmp_path):
     assert final.returncode == 0, final.stderr
     body = [line for line in final.stdout.splitlines()[1:] if line.strip()]
     assert len(body) == 2  # one row per model x quant
+
+
+@pytest.mark.e2e
+def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) mid-run: exit 130, the
+    run marked interrupted with the samples so far intact; `--resume RUN_ID` does only the rest."""
+    import os
+    import signal
+
+    import duckdb
+
+    db = tmp_path / "results.duckdb"
+    plan = tmp_path / "plan.toml"
+    plan.write_text('name = "ctrl-c"\nshard_size = 2\n'
+                    '[[models]]\nspec = "demo:gemma-3-270m"\nquants = ["q4_k_m"]\n'
+                    '[[suites]]\nname = "lqbench-lua"\nlimit = 5\n'
+                    '[sampling]\ntemperature = 0.0\nmax_tokens = 32\n')
+    run = subprocess.Popen(LQBENCH + ["run", str(plan), "--db", str(db), "--quiet"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 600
+    while run.poll() is None and time.monotonic() < deadline:
+        if db.exists():
+            q = _run_cli(["query", "SELECT count(*) FROM samples", "--db", str(db), "--format", "csv"])
+            if q.returncode == 0 and int(q.stdout.splitlines()[1]) >= 1:
+                break
+        time.sleep(1.0)
+    os.killpg(run.pid, signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err[-3000:]
+    assert "--resume" in err + out
+
+    con = duckdb.connect(str(db), read_only=True)
+    run_id, status = con.execute("SELECT run_id, status FROM runs").fetchone()
+    before = dict(con.execute("SELECT task_id, created_at FROM samples").fetchall())
+    con.close()
+    assert status == "interrupted"
+    assert 1 <= len(before) < 5
+
+    resumed = _run_cli(["run", "--resume", run_id, "--db", str(db), "--quiet"], timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    con = duckdb.connect(str(db), read_only=True)
+    after = dict(con.execute("SELECT task_id, created_at FROM samples").fetchall())
+    status = con.execute("SELECT status FROM runs").fetchone()[0]
+    con.close()
+    assert status == "finished" and len(after) == 5
+    assert all(after[t] == created for t, created in before.items())
