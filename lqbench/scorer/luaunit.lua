@@ -16,9 +16,13 @@ verdict computed in lqbench's sandbox equals the exit status of `lua5.4 program.
     1 and 1.0 are the same key), cycles matched structurally, no __eq at any depth.
 
 It reads globals at call time, like any module would, so a program that replaces a
-standard function affects it as it would affect the real LuaUnit.  Output is not
-printed: the sandbox discards stdout, and the runner reports its summary to the host
-through the private `report` function given when the module is loaded.
+standard function affects it as it would affect the real LuaUnit; it calls print and
+io.stdout:write where LuaUnit's text output does (the sandbox discards what they write),
+and reports each run's summary to the host through the private `report` function.
+
+Only what nearly every program needs is here (the runner, assertEquals and the common
+assertions, failure formatting); the other assertions and all snake_case/alias names live
+in luaunit_extras.lua, loaded the first time a program looks up a name this table lacks.
 ]]
 
 -- Host callbacks, not reachable from programs: report(summary) receives each run's outcome,

@@ -196,3 +196,24 @@ def test_every_lua_version_runs_in_the_pool():
         with ScorerPool(jobs=1, limits=ScoreLimits(lua=lua, timeout_s=1.0)) as p:
             assert [v.status for v in p.score_many([PASSING, FAILING, "while true do end"])] == \
                 ["pass", "assertion_failure", "timeout"]
+
+
+# ---------------------------------------------------------------- reading a real run
+
+
+@pytest.mark.parametrize("rc,out,err,compiles,status", [
+    (0, b"..\nRan 2 tests in 0.000 seconds, 2 successes, 0 failures\nOK\n", b"", None, "pass"),
+    (1, b"F\nRan 1 tests in 0.000 seconds, 0 successes, 1 failure\n", b"", None, "assertion_failure"),
+    (2, b"FE\nRan 2 tests in 0.000 seconds, 0 successes, 1 failure, 1 error\n", b"", None, "runtime_error"),
+    (1, b"", b"/usr/bin/lua5.4: p.lua:3: boom\nstack traceback:\n\t[C]: in ?\n", None, "runtime_error"),
+    (1, b"", b"lua5.4: p.lua:1: unexpected symbol near '='\n", False, "syntax_error"),
+    (1, b"", b"lua5.4: custom error object\n", True, "runtime_error"),  # __tostring: no traceback
+    (1, b"", b"lua5.4: not enough memory\n", None, "memory_limit"),
+    (3, b"", b"", None, "runtime_error"),
+])
+def test_reference_outcomes_are_read_like_ours(rc, out, err, compiles, status):
+    from lqbench.scorer.reference import classify
+
+    verdict = classify(rc, out, err, False, 1.0, "/usr/bin/lua5.4", (lambda: compiles) if compiles is not None else None)
+    assert verdict.status == status
+    assert classify(None, b"", b"", True, 1.0).status == "timeout"
