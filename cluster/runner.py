@@ -159,7 +159,9 @@ def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | N
         with view:
             scheduler.discover()
             if not scheduler.slots:
-                raise LqbenchError("no node offers an lqbench agent slot (did the laptops `lqbench join`?)")
+                why = "; ".join(f"{n}: {e}" for n, e in scheduler.agent_errors.items())
+                raise LqbenchError(f"no agent could start ({why})" if why else
+                                   "no node offers an lqbench agent slot (did the laptops `lqbench join`?)")
             shards = []
             for row, select, _ in models:
                 replicas = ("",)

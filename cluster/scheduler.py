@@ -76,6 +76,7 @@ class Scheduler:
         self.measure_bandwidth = measure_bandwidth
         self.discover_every_s = discover_every_s
         self._failures: dict[str, int] = {}
+        self.agent_errors: dict[str, str] = {}  # node name -> why its agent did not start
 
     # --- agents -------------------------------------------------------------
     def discover(self, timeout_s: float = 180.0) -> list[AgentSlot]:
@@ -98,6 +99,7 @@ class Scheduler:
             try:
                 fp = ray.get(actor.info.remote(), timeout=timeout_s)
             except (ray.exceptions.GetTimeoutError, *_lost_errors()) as exc:
+                self.agent_errors[name] = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
                 ray.kill(actor)
                 if self.progress:
                     self.progress.lost(name)

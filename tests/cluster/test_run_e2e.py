@@ -179,7 +179,6 @@ def test_resume_after_head_crash_computes_nothing_twice(ray_cluster, tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     from cluster.runner import run_plan
 

@@ -198,13 +198,3 @@ def build_fixture_db(path: Path | str, seed: int = 7) -> FixtureInfo:
     return FixtureInfo(path=Path(path), run_ids=[run1, run2, run3], model_ids=ids, n_tasks=len(tasks),
                        divergent=divergent)
 
-
-_SHARED: dict[str, FixtureInfo] = {}
-
-
-def shared_fixture_db(tmp_path_factory) -> FixtureInfo:
-    """One fixture file per test session, shared by every module that asks (it is only ever read)."""
-    key = str(tmp_path_factory.getbasetemp())
-    if key not in _SHARED:
-        _SHARED[key] = build_fixture_db(tmp_path_factory.mktemp("analysis_fixture") / "fixture.duckdb")
-    return _SHARED[key]

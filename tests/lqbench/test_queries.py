@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
@@ -14,19 +11,9 @@ from lqbench import metrics
 from lqbench.querying import run_query
 
 
-def _fixture_module():
-    name = "lqbench_analysis_fixture"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("analysis_fixture.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
-def fx(tmp_path_factory):
-    return _fixture_module().shared_fixture_db(tmp_path_factory)
+def fx(analysis_db):
+    return analysis_db
 
 
 def records(db, name, params=None):
@@ -134,9 +121,9 @@ def test_failure_taxonomy_shares(fx):
 
 
 # ------------------------------------------------------------------ efficiency
-def test_efficiency_recovers_the_roofline_the_fixture_was_built_with(fx):
+def test_efficiency_recovers_the_roofline_the_fixture_was_built_with(fx, analysis_fixture):
     rows = records(fx.path, "efficiency_by_node_model_quant")
-    eff = _fixture_module().ROOFLINE_EFF
+    eff = analysis_fixture.ROOFLINE_EFF
     samples = raw(fx.path, SAMPLES)
     shards = raw(fx.path, "SELECT * FROM shards")
     assert len(rows) == len({(s["node_id"], s["name"], s["quant"]) for s in samples})

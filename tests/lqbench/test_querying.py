@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -16,19 +14,9 @@ from lqbench.errors import LqbenchError
 from lqbench.paths import queries_dir
 
 
-def _load_fixture_module():
-    name = "lqbench_analysis_fixture"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("analysis_fixture.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
-def fixture_db(tmp_path_factory):
-    return _load_fixture_module().shared_fixture_db(tmp_path_factory)
+def fixture_db(analysis_db):
+    return analysis_db
 
 
 def cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -11,7 +10,6 @@ import subprocess
 import sys
 import zlib
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
@@ -22,20 +20,10 @@ CHART_IDS = ["chart-pass-by-bits", "chart-pareto", "chart-speed", "chart-prompt-
              "chart-ppl", "chart-kld", "chart-sweep-cost"]
 
 
-def _fixture_module():
-    name = "lqbench_analysis_fixture"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("analysis_fixture.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, analysis_db):
     d = tmp_path_factory.mktemp("report")
-    info = _fixture_module().shared_fixture_db(tmp_path_factory)
+    info = analysis_db
     result = build_report(info.path, d / "report.html")
     return info, result
 

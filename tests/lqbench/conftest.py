@@ -1,0 +1,25 @@
+"""Fixtures of the analysis tests (queries, report): one synthetic results file per session."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def analysis_fixture():
+    """tests/lqbench/analysis_fixture.py as a module (tests are not a package, so load it by path)."""
+    name = "lqbench_analysis_fixture"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("analysis_fixture.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def analysis_db(analysis_fixture, tmp_path_factory):
+    """The synthetic results file (FixtureInfo); it is only ever read."""
+    return analysis_fixture.build_fixture_db(tmp_path_factory.mktemp("analysis_fixture") / "fixture.duckdb")
