@@ -1,9 +1,10 @@
 """Scorer benchmark: lqbench's sandboxed scorer against real `lua5.4` + Debian's LuaUnit.
 
-    python bench/bench_scorer.py [--n 3000] [--jobs N] [--timeout 5] [--from-db results.duckdb]
+    python bench/bench_scorer.py [--n 3000] [--jobs N] [--timeout 5] [--demo demo.jsonl] [--from-db results.duckdb]
 
 Both sides score the same corpus (bench/scorer_corpus.py: the built-in suite's reference and
-wrong solutions plus systematic mutations; optionally real completions from a results DB),
+wrong solutions plus systematic mutations; optionally the demo model's own completions and
+real completions from a results DB),
 written once as one `.lua` file per program, at the same parallelism:
 
 - reference: one `lua5.4 NNNNN.lua` process per program (LuaUnit from the Lua path), `--jobs`
@@ -37,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scorer_corpus import builtin_corpus, db_corpus  # noqa: E402
+from scorer_corpus import builtin_corpus, db_corpus, demo_model_corpus  # noqa: E402
 
 from lqbench.scorer.reference import classify, find_reference_lua, run_reference  # noqa: E402
 
@@ -97,6 +98,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=3000, help="programs from the built-in suite and its mutants")
     ap.add_argument("--from-db", help="also score completions stored in this results DuckDB")
+    ap.add_argument("--demo", metavar="CACHE.jsonl",
+                    help="also score the demo model's greedy completions of the built-in tasks held in this cache")
+    ap.add_argument("--demo-generate", action="store_true",
+                    help="first generate the missing ones into the cache (before any timing; slow on 2 cores)")
     ap.add_argument("--db-limit", type=int, default=None)
     ap.add_argument("--jobs", type=int, default=os.cpu_count())
     ap.add_argument("--timeout", type=float, default=5.0)
@@ -115,6 +120,8 @@ def main() -> int:
     command = [lqbench] if lqbench else [sys.executable, "-m", "lqbench.cli"]
 
     corpus = builtin_corpus(args.n, seed=args.seed)
+    if args.demo:
+        corpus += demo_model_corpus(args.demo, generate=args.demo_generate)
     if args.from_db:
         corpus += db_corpus(args.from_db, args.db_limit)
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="lqbench-bench-scorer-"))

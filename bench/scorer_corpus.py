@@ -161,10 +161,11 @@ def db_corpus(path: str, limit: int | None = None) -> list[CorpusProgram]:
     return out
 
 
-def demo_model_corpus(cache: str, temperatures=(0.0, 0.8), max_tokens: int = 384,
-                      n_threads: int | None = None) -> list[CorpusProgram]:
-    """Completions of the demo model (Gemma 3 270M, Q4_K_M) for every built-in task, one per
-    temperature (greedy first), cached as JSONL at `cache` so that they are generated once."""
+def demo_model_corpus(cache: str, temperatures=(0.0,), max_tokens: int = 128, n_threads: int | None = None,
+                      generate: bool = True) -> list[CorpusProgram]:
+    """Completions of the demo model (Gemma 3 270M, Q4_K_M) for the built-in tasks, one per
+    temperature (greedy first), cached as JSONL at `cache` so that they are generated once;
+    with generate=False only what the cache already holds."""
     import json
     from pathlib import Path
 
@@ -176,6 +177,8 @@ def demo_model_corpus(cache: str, temperatures=(0.0, 0.8), max_tokens: int = 384
     rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     done = {(r["task_id"], r["temperature"]) for r in rows}
     todo = [(t, temp) for temp in temperatures for t in suite.tasks if (t.task_id, temp) not in done]
+    if not generate:
+        todo = []
     if todo:
         from lqbench.models import resolve_model
 
