@@ -106,8 +106,7 @@ def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | N
     if resume:
         if not Path(db).exists():
             raise LqbenchError(f"cannot resume {resume}: no results file at {db}")
-        stored = _stored_config(store, resume)
-        plan = plan_from_dict(stored)
+        plan = plan_from_dict(store.run_config(resume))
     run_id = resume or new_run_id()
 
     # 1. Everything that can be wrong with the input, before Ray or the DB.
@@ -121,11 +120,9 @@ def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | N
     from cluster import session
 
     owns_ray = not ray.is_initialized()
-    if not owns_ray:
-        pass
-    elif address:
+    if owns_ray and address:
         session.connect(address, token)
-    else:
+    elif owns_ray:
         session.start_local()
     from cluster.model_server import start_model_server
     from cluster.progress import RunProgress
@@ -213,18 +210,6 @@ def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | N
     if status == "interrupted":
         raise KeyboardInterrupt
     return summary
-
-
-def _stored_config(store: ResultStore, run_id: str) -> dict:
-    import json
-
-    from lqbench.store import connect_read_only
-
-    with connect_read_only(store.path) as con:
-        row = con.execute("SELECT config_json FROM runs WHERE run_id = ?", [run_id]).fetchone()
-    if row is None:
-        raise LqbenchError(f"no run {run_id!r} in {store.path}")
-    return json.loads(row[0])
 
 
 SUMMARY_SQL = """

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable
 
 from lqbench import __version__
+from lqbench.errors import LqbenchError
 from lqbench.records import PerplexityRecord, SampleRecord, ShardRecord, utc_now
 from lqbench.store.db import connect_read_only, connect_write
 
@@ -44,16 +45,18 @@ class ResultStore:
                 [run_id, utc_now(), json.dumps(config, sort_keys=True), __version__, plan_name],
             )
 
-    def resume_run(self, run_id: str) -> dict:
-        """Mark an existing run running again and return its stored config."""
-        with connect_write(self.path) as con:
+    def run_config(self, run_id: str) -> dict:
+        """The plan an earlier run stored (read-only: a resume checks it before touching anything)."""
+        with connect_read_only(self.path) as con:
             row = con.execute("SELECT config_json FROM runs WHERE run_id = ?", [run_id]).fetchone()
-            if row is None:
-                from lqbench.errors import LqbenchError
+        if row is None:
+            raise LqbenchError(f"no run {run_id!r} in {self.path}")
+        return json.loads(row[0])
 
-                raise LqbenchError(f"no run {run_id!r} in {self.path}")
+    def resume_run(self, run_id: str) -> None:
+        """Mark an existing run running again."""
+        with connect_write(self.path) as con:
             con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE run_id = ?", [run_id])
-            return json.loads(row[0])
 
     def finish_run(self, run_id: str, status: str) -> None:
         with connect_write(self.path) as con:

@@ -122,3 +122,13 @@ def test_a_reader_thread_in_the_writing_process_waits_too(tmp_path):
         con.execute("DELETE FROM samples WHERE task_id = 'none'")
     reader.join(15)
     assert counts == [1]
+
+
+def test_run_config_round_trips_and_unknown_runs_are_one_error(tmp_path):
+    from lqbench.errors import LqbenchError
+
+    store = ResultStore(tmp_path / "r.duckdb")
+    store.begin_run("r1", {"name": "x", "sampling": {"n": 2}}, "x")
+    assert store.run_config("r1") == {"name": "x", "sampling": {"n": 2}}
+    with pytest.raises(LqbenchError, match="no run 'nope'"):
+        store.run_config("nope")
