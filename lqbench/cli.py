@@ -314,7 +314,7 @@ def score_programs(
     out: Path = typer.Option(..., "--out", "-o", help="Results: one JSON object per program (JSONL)."),
     lua: str = typer.Option("5.4", help="Lua version: 5.1, 5.2, 5.3, 5.4, 5.5 or luajit."),
     timeout: float = typer.Option(5.0, help="Seconds each program may run."),
-    jobs: Optional[int] = typer.Option(None, help="Worker processes [default: all cores]."),
+    jobs: Optional[int] = typer.Option(None, help="Worker processes; default: all cores."),
     memory_mb: int = typer.Option(256, "--memory-mb", help="Memory cap per program, MB."),
     strict: bool = typer.Option(False, "--strict", help="Refuse the input at its first malformed JSON line."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
