@@ -1,7 +1,5 @@
 """Shards: stable ids, resumable subsets, and run_shard over a fake generator and the real scorer."""
 
-from dataclasses import dataclass
-
 from lqbench.shard import Shard, make_shards, run_shard, sample_seed
 from lqbench.tasks import TaskSpec, load_builtin
 
@@ -51,34 +49,8 @@ def test_sample_seed_is_deterministic_and_distinct():
     assert len({sample_seed(1, "t", i) for i in range(100)}) == 100
 
 
-@dataclass
-class _Completion:
-    text: str
-    prompt_tokens: int = 7
-    gen_tokens: int = 5
-    prompt_ms: float = 1.5
-    gen_ms: float = 9.0
-    ttft_ms: float = 2.0
-    wall_ms: float = 11.0
-    finish_reason: str = "stop"
-
-
-class _ScriptedGenerator:
-    """Answers each prompt with a scripted completion (a fake for the logic above generation)."""
-
-    def __init__(self, answers):
-        self.answers = answers
-        self.calls = []
-
-    def generate(self, prompt, params, stop):
-        self.calls.append((prompt, params))
-        answer = self.answers[prompt]
-        if isinstance(answer, Exception):
-            raise answer
-        return _Completion(answer)
-
-
 def test_run_shard_scores_with_real_scorer_and_skips_done():
+    from lqbench.generation import FakeGenerator
     from lqbench.scorer import ScorerPool
 
     suite = load_builtin()
@@ -89,15 +61,16 @@ def test_run_shard_scores_with_real_scorer_and_skips_done():
     shard = make_shards("r", [(MODEL, {})], [(suite.name, suite.version, [p.task for p in problems])],
                         sampling={"temperature": 0.0, "n": 1, "seed": 1}, scoring={}, inference={},
                         shard_size=10)[0]
-    gen = _ScriptedGenerator(answers)
+    gen = FakeGenerator(answers)
     with ScorerPool(jobs=1) as pool:
         records = list(run_shard(shard, gen, pool, node_id="n1", n_threads=2))
         assert [r.status for r in records][0] == "pass"
         assert records[1].status in ("assertion_failure", "runtime_error") and not records[1].passed
         assert records[2].status == "generation_error" and "context overflow" in records[2].error
         assert all(r.node_id == "n1" and r.shard_id == shard.shard_id for r in records)
-        assert records[0].gen_tokens == 5 and records[0].peak_rss_mb > 0
+        assert records[0].gen_tokens == FakeGenerator.count_tokens(problems[0].reference) > 0
+        assert records[0].gen_ms > 0 and records[0].peak_rss_mb > 0
         # resuming: the done key is skipped, the rest is redone
-        again = list(run_shard(shard, _ScriptedGenerator(answers), pool, node_id="n1", n_threads=2,
+        again = list(run_shard(shard, FakeGenerator(answers), pool, node_id="n1", n_threads=2,
                                skip={records[0].key}))
     assert [r.task_id for r in again] == [problems[1].task.task_id, problems[2].task.task_id]
