@@ -168,11 +168,16 @@ def head(
     typer.echo(f"  {info.run_command}\n")
     typer.echo(f"See the cluster with `lqbench nodes`; stop it with `lqbench head --stop`. Log: {info.log}")
     if block:
-        from cluster.ray_node import remove_state, wait_forever
+        _stay_in_foreground(info.pid, "the Ray head", cluster_head.HEAD_KEY)
 
-        code = wait_forever(info.pid, "the Ray head")
-        remove_state(cluster_head.HEAD_KEY)
-        raise typer.Exit(code)
+
+def _stay_in_foreground(pid: int, what: str, state_key: str) -> None:
+    """`--block`: wait on the Ray process until it ends or Ctrl-C stops it, then forget its state."""
+    from cluster.ray_node import remove_state, wait_forever
+
+    code = wait_forever(pid, what)
+    remove_state(state_key)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -210,11 +215,7 @@ def join(
                f"{fp.get('lqbench-cpu', '?')}, {fp.get('lqbench-ram-gb', '?')} GB RAM, "
                f"{fp.get('lqbench-mem-bw-gbs', '-')} GB/s. Leave with `lqbench join --stop`.")
     if block:
-        from cluster.ray_node import remove_state, wait_forever
-
-        code = wait_forever(node.pid, f"the Ray worker {node.name!r}")
-        remove_state(node.key)
-        raise typer.Exit(code)
+        _stay_in_foreground(node.pid, f"the Ray worker {node.name!r}", node.key)
 
 
 @app.command()
