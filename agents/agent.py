@@ -24,6 +24,14 @@ class NodeAgent:
                  model_server=None):
         from lqbench.hardware import fingerprint, physical_cores, split_labels
 
+        # Ray starts workers niced (worker_niceness); the agent owns this laptop's cores, and a
+        # niced llama.cpp loses its threads to any other program, which distorts every timing.
+        # Raising priority back needs privileges: where we lack them we keep Ray's niceness.
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, 0)
+        except (AttributeError, PermissionError, OSError):
+            pass
+
         self.model_server = model_server  # cluster.model_server.ModelServer handle, or None (shared disk only)
         # `lqbench join` already measured this laptop and put it in lqbench-* labels; keep only
         # the user's own labels in labels_json and reuse the join's bandwidth measurement.
