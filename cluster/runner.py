@@ -238,7 +238,8 @@ def print_summary(summary: RunSummary, db: Path, console) -> None:
     table = Table(title=f"run {summary.run_id}: {summary.status}, {summary.samples_written} new samples "
                         f"in {summary.seconds:.0f} s")
     for col in ("model", "quant", "samples", "pass@1", "gen tok/s", "peak RSS MB", "file MB", "bpw"):
-        table.add_column(col, justify="left" if col in ("model", "quant") else "right")
+        table.add_column(col, justify="left" if col in ("model", "quant") else "right",
+                         overflow="fold" if col == "model" else "ellipsis")  # wrap names, never cut them
     for name, quant, n, p1, tok_s, rss, mb, bpw in summary.rows:
         table.add_row(name, quant, str(n), f"{p1:.3f}", f"{tok_s or 0:.1f}", f"{rss or 0:.0f}", f"{mb or 0:.0f}",
                       f"{bpw:.2f}" if bpw else "-")
