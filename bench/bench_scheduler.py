@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import heapq
-import math
 import random
 import time
 from dataclasses import dataclass

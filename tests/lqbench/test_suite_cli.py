@@ -40,7 +40,7 @@ def test_suites_path_prints_name_count_and_issues(tmp_path):
     path.write_text(json.dumps(good) + "\n" + "{broken\n" + json.dumps({**good, "name": "t2"}) + "\n")
     out = lqbench("suites", str(path))
     assert out.returncode == 1, "issues make the check fail"
-    assert f"my-suite: 2 tasks" in out.stdout
+    assert "my-suite: 2 tasks" in out.stdout
     assert f"{path}:2: invalid JSON" in out.stdout
     strict = lqbench("suites", str(path), "--strict")
     assert strict.returncode == 2
