@@ -4,6 +4,7 @@ a real run and `lqbench query` on the same file at the same time both succeed.""
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import time
@@ -70,17 +71,23 @@ def test_corrupt_gguf_is_refused_with_one_line(tmp_path):
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
 
 
-@pytest.mark.e2e
-def test_run_and_query_on_the_same_db_at_once(tmp_path):
-    """The embedded default path (local Ray on loopback) from the CLI, with readers hammering the file."""
+def _start_demo_run(tmp_path, name, quants, limit, shard_size):
+    """`lqbench run` in the background on a small plan over the demo model; returns (process, db)."""
     db = tmp_path / "results.duckdb"
     plan = tmp_path / "plan.toml"
-    plan.write_text('name = "concurrent"\nshard_size = 1\n'
-                    '[[models]]\nspec = "demo:gemma-3-270m"\nquants = ["q4_k_m", "q8_0"]\n'
-                    '[[suites]]\nname = "lqbench-lua"\nlimit = 3\n'
+    plan.write_text(f'name = "{name}"\nshard_size = {shard_size}\n'
+                    f'[[models]]\nspec = "demo:gemma-3-270m"\nquants = {json.dumps(quants)}\n'
+                    f'[[suites]]\nname = "lqbench-lua"\nlimit = {limit}\n'
                     '[sampling]\ntemperature = 0.0\nmax_tokens = 32\n')
     run = subprocess.Popen(LQBENCH + ["run", str(plan), "--db", str(db), "--quiet"], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
+    return run, db
+
+
+@pytest.mark.e2e
+def test_run_and_query_on_the_same_db_at_once(tmp_path):
+    """The embedded default path (local Ray on loopback) from the CLI, with readers hammering the file."""
+    run, db = _start_demo_run(tmp_path, "concurrent", ["q4_k_m", "q8_0"], limit=3, shard_size=1)
     queries = []
     deadline = time.monotonic() + 600
     while run.poll() is None and time.monotonic() < deadline:
@@ -113,14 +120,7 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
 
     import duckdb
 
-    db = tmp_path / "results.duckdb"
-    plan = tmp_path / "plan.toml"
-    plan.write_text('name = "ctrl-c"\nshard_size = 2\n'
-                    '[[models]]\nspec = "demo:gemma-3-270m"\nquants = ["q4_k_m"]\n'
-                    '[[suites]]\nname = "lqbench-lua"\nlimit = 5\n'
-                    '[sampling]\ntemperature = 0.0\nmax_tokens = 32\n')
-    run = subprocess.Popen(LQBENCH + ["run", str(plan), "--db", str(db), "--quiet"], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+    run, db = _start_demo_run(tmp_path, "ctrl-c", ["q4_k_m"], limit=5, shard_size=2)
     deadline = time.monotonic() + 600
     while run.poll() is None and time.monotonic() < deadline:
         if db.exists():

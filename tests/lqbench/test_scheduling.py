@@ -111,29 +111,28 @@ def test_shards_are_split_when_the_queue_runs_short_and_no_sample_is_lost():
     assert len({p.shard_id for p in pieces}) == len(pieces)
 
 
-def test_measured_rate_follows_the_clock():
+def _fast_and_slow_measured(tasks, size):
+    """Two nodes that each finished one first piece: "f" in 10 s, "s" at 40 s (the slow one)."""
     clock = FakeClock()
-    q = ShardQueue(_shards(models=1, tasks=4, size=2), clock=clock)
+    q = ShardQueue(_shards(models=1, tasks=tasks, size=size), clock=clock)
     fast, slow = NodeInfo(key="f", name="f"), NodeInfo(key="s", name="s")
     a, b = q.take(fast), q.take(slow)
     clock.now = 10.0
     q.done(a.shard_id)
     clock.now = 40.0
     q.done(b.shard_id)
+    return clock, q, fast, slow, a, b
+
+
+def test_measured_rate_follows_the_clock():
+    clock, q, fast, slow, a, b = _fast_and_slow_measured(tasks=4, size=2)
     # work is model bytes (1 here) x samples; the second asker got a split piece
     assert q.rate(fast) == len(a.tasks) / 10 and q.rate(slow) == len(b.tasks) / 40
     assert q.rate(NodeInfo(key="new", name="new")) > 0  # unmeasured: the median of the measured
 
 
 def test_slow_node_leaves_the_last_task_to_a_faster_idle_node():
-    clock = FakeClock()
-    q = ShardQueue(_shards(models=1, tasks=5, size=1), clock=clock)
-    fast, slow = NodeInfo(key="f", name="f"), NodeInfo(key="s", name="s")
-    a, b = q.take(fast), q.take(slow)
-    clock.now = 10.0
-    q.done(a.shard_id)
-    clock.now = 40.0
-    q.done(b.shard_id)  # slow is 4x slower than fast
+    clock, q, fast, slow, _, _ = _fast_and_slow_measured(tasks=5, size=1)  # slow is 4x slower than fast
     c = q.take(fast)
     clock.now = 50.0
     q.done(c.shard_id)
@@ -146,14 +145,7 @@ def test_slow_node_leaves_the_last_task_to_a_faster_idle_node():
 
 
 def test_a_slow_node_alone_never_waits():
-    clock = FakeClock()
-    q = ShardQueue(_shards(models=1, tasks=3, size=1), clock=clock)
-    fast, slow = NodeInfo(key="f", name="f"), NodeInfo(key="s", name="s")
-    a, b = q.take(fast), q.take(slow)
-    clock.now = 10.0
-    q.done(a.shard_id)
-    clock.now = 40.0
-    q.done(b.shard_id)
+    clock, q, fast, slow, _, _ = _fast_and_slow_measured(tasks=3, size=1)
     q.give_back(q.take(fast).shard_id, set())  # the fast laptop is lost: forgotten
     assert q.take(slow) is not None  # nobody better is left, so the slow one takes it
 
