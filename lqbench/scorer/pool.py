@@ -25,6 +25,7 @@ verdict the other).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 import select
@@ -166,7 +167,7 @@ class _Worker:
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-c", _WORKER_BOOTSTRAP,
-             json.dumps({"timeout_s": limits.timeout_s, "memory_mb": limits.memory_mb, "lua": limits.lua}),
+             json.dumps(dataclasses.asdict(limits)),
              *_worker_paths()],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

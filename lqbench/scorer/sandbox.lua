@@ -1,8 +1,11 @@
---[[ lqbench sandbox bootstrap: runs one program in a fresh Lua state and says how it ended.
+--[[ lqbench sandbox bootstrap: prepares a Lua state once, then runs programs in it one at
+a time, each in a world of its own, and says how each ended.
 
-Called once per program, in a brand-new LuaRuntime, as
-    kind, code, message, tests, failures, errors, first_error, first_failure =
-        bootstrap(program, luaunit_chunk, luaunit_extras_chunk, cpu_seconds, hook_every)
+Loaded once per Lua state as
+    run, kb_in_use = bootstrap(luaunit_chunk, luaunit_extras_chunk)
+and then called once per program as
+    kind, code, message, tests, failures, errors, first_error, first_failure, reusable,
+        kb_in_use = run(program, cpu_seconds, hook_every)
 where `kind` is one of
     "exit"      the program ended with exit status `code` (falling off the end is 0)
     "error"     an error escaped the main chunk (lua.c would print it and exit 1)
@@ -10,7 +13,9 @@ where `kind` is one of
     "timeout"   the CPU-time budget ran out (instruction-count hook)
     "memory"    an allocation failed under the runtime's memory cap
     "violation" the program reached for something the sandbox does not provide
-and the last five values are LuaUnit's summary of its last run (nil when it never ran).
+the next five values are LuaUnit's summary of its last run (nil when it never ran), and
+`reusable` says whether the state may run another program (see below); `kb_in_use` is
+collectgarbage('count') after the bootstrap, and after the run.
 
 How the sandbox holds:
   * the program sees only `env`, a new global table with the safe standard functions;
@@ -23,24 +28,162 @@ How the sandbox holds:
   * text chunks only: bytecode given to load/loadstring is a violation (string.dump works,
     its output just cannot be loaded);
   * the host process adds a memory cap (max_memory) and a wall-clock kill.
+
+One state, many programs.  Everything a program can reach is made for it alone: its global
+table, its own copies of the library tables (string, table, math, coroutine, utf8, ...), the
+stand-ins, its own string metatable (`getmetatable('')` is the one string metatable of the
+state, so each run installs a new one whose __index is that run's string table), and its own
+LuaUnit instance (the precompiled LuaUnit chunk is loaded once and re-run per program with
+its _ENV rebound to the program's globals).  What stays shared is immutable from inside:
+the C functions, the chunk prototypes, and this bootstrap's locals (no debug.getupvalue or
+setupvalue reaches them).  The program's garbage is left to the incremental collector.
+
+A run reports `reusable = false`, and the host then closes the state (running any
+finalizers as lua.c's exit would) and makes a new one for the next program, when the
+program could have left something behind that outlives it: it set a __gc metamethod or made
+a proxy (a finalizer would run during a later program), changed the collector's mode or
+parameters, or was stopped by the timeout, the memory cap or a sandbox violation.  The host
+adds its own conditions (a long run, memory left in use, a run count), see sandbox.py.
 ]]
 
-local program, luaunit_chunk, luaunit_extras_chunk, cpu_seconds, hook_every = ...
+local luaunit_code, luaunit_extras_code = ...
 
 local G = _G
 local type, select, tostring, tonumber, error = type, select, tostring, tonumber, error
 local rawget, rawset, next, pairs, ipairs = rawget, rawset, next, pairs, ipairs
 local setmetatable, getmetatable = setmetatable, getmetatable
 local pcall, xpcall, load = pcall, xpcall, load
+local collectgarbage, newproxy, has_warn = collectgarbage, rawget(G, 'newproxy'), rawget(G, 'warn') ~= nil
 local loadstring, setfenv, getfenv = rawget(G, 'loadstring'), rawget(G, 'setfenv'), rawget(G, 'getfenv')
 local string, table, math, coroutine = string, table, math, coroutine
-local real_os, real_debug = os, debug
+local utf8, bit32, bit = rawget(G, 'utf8'), rawget(G, 'bit32'), rawget(G, 'bit')
+local real_os, real_debug, real_package = os, debug, package
 local clock, sethook, getinfo = real_os.clock, real_debug.sethook, real_debug.getinfo
-local format, byte, sub, find = string.format, string.byte, string.sub, string.find
+local set_any_metatable, upvaluejoin = real_debug.setmetatable, real_debug.upvaluejoin
+local format, byte, sub, find, gsub = string.format, string.byte, string.sub, string.find, string.gsub
+local randomseed = math.randomseed
+local co_create, co_resume, co_wrap, co_close = coroutine.create, coroutine.resume, coroutine.wrap, coroutine.close
 local jit = rawget(G, 'jit')
 local VERSION = _VERSION
 local PLAIN_51 = VERSION == 'Lua 5.1' and not jit
+-- 5.4 seeds math.random randomly in every new state; 5.1-5.3 use the C library's rand()
+local RESEED_PER_PROGRAM = VERSION ~= 'Lua 5.1' and VERSION ~= 'Lua 5.2' and VERSION ~= 'Lua 5.3'
 local MEMERR = 'not enough memory'
+local PACKAGE_CONFIG = rawget(real_package, 'config') or '/\n;\n?\n!\n-\n'
+local HOST_ONLY = { ffi = true, ['jit.util'] = true, ['jit.profile'] = true, ['string.buffer'] = true }
+local SAFE_BASE = {
+    'assert', 'error', 'ipairs', 'next', 'pairs', 'rawequal', 'rawget', 'rawlen', 'rawset',
+    'select', 'tonumber', 'tostring', 'type', 'getmetatable', '_VERSION', 'unpack', 'gcinfo',
+}
+local base_functions = {}
+for _, name in ipairs(SAFE_BASE) do
+    base_functions[name] = rawget(G, name)
+end
+-- collectgarbage options that change nothing a later program would notice
+local HARMLESS_GC = { collect = true, count = true, step = true, isrunning = true }
+local FORBIDDEN_DEBUG = {
+    'sethook', 'gethook', 'getlocal', 'setlocal', 'getupvalue', 'setupvalue', 'upvalueid',
+    'upvaluejoin', 'getregistry', 'getmetatable', 'setmetatable', 'getuservalue',
+    'setuservalue', 'setcstacklimit', 'getfenv', 'setfenv', 'debug',
+}
+
+local function pass(...)
+    return ...
+end
+
+local function copy(t)
+    if t == nil then return nil end
+    local c = {}
+    for k, v in next, t do c[k] = v end
+    return c
+end
+
+-- our own precompiled chunks: loaded once, their globals bound to each program's table
+local function load_trusted(code, chunkname)
+    local chunk
+    if setfenv then
+        chunk = (loadstring or load)(code, chunkname)
+    else
+        chunk = load(code, chunkname, 'b', {})
+    end
+    return chunk
+end
+local luaunit_main = load_trusted(luaunit_code, '=luaunit')
+local luaunit_extras_main = load_trusted(luaunit_extras_code, '=luaunit')
+
+local function bind_globals(chunk, env)
+    if setfenv then
+        setfenv(chunk, env)      -- closures the chunk makes from now on inherit env
+    else
+        local function holder() return env end
+        upvaluejoin(chunk, 1, holder, 1)  -- a main chunk's only upvalue is _ENV
+    end
+    return chunk
+end
+
+local function typename(v)
+    local mt = getmetatable(v)
+    if type(mt) == 'table' and type(rawget(mt, '__name')) == 'string' then
+        return rawget(mt, '__name')
+    end
+    return type(v)
+end
+
+-- lua.c's message for an error object that is not a string
+local function describe(e)
+    if type(e) == 'string' or type(e) == 'number' then
+        return tostring(e)
+    end
+    local mt = getmetatable(e)
+    if type(mt) == 'table' and rawget(mt, '__tostring') then
+        local ok, s = pcall(tostring, e)
+        if ok and type(s) == 'string' then
+            return s
+        end
+    end
+    return format('(error object is a %s value)', typename(e))
+end
+
+local function exit_status(code)
+    if code == nil then return 0 end
+    if type(code) == 'boolean' and not PLAIN_51 then
+        return code and 0 or 1
+    end
+    local n = (type(code) == 'number' or type(code) == 'string') and tonumber(code) or nil
+    if n == nil then
+        error(format("bad argument #1 to 'exit' (number expected, got %s)", typename(code)), 0)
+    end
+    if n ~= n or n % 1 ~= 0 or n >= 2^63 or n < -2^63 then
+        if PLAIN_51 or VERSION == 'Lua 5.2' then
+            n = n - n % 1
+        else
+            error("bad argument #1 to 'exit' (number has no integer representation)", 0)
+        end
+    end
+    return n % 256
+end
+
+local function strip_script_header(source)
+    if sub(source, 1, 3) == '\239\187\191' then
+        source = sub(source, 4)                  -- lua.c skips a UTF-8 byte-order mark
+    end
+    if sub(source, 1, 1) == '#' then
+        local eol = find(source, '\n', 1, true)  -- and a first line starting with '#'
+        source = eol and sub(source, eol) or ''
+    end
+    return source
+end
+
+-- Nothing of the host's global table stays reachable, even through getfenv tricks.
+for k in next, G do
+    rawset(G, k, nil)
+end
+
+------------------------------------------------------------------------
+-- One program.
+------------------------------------------------------------------------
+
+return function(program, cpu_seconds, hook_every)
 
 ------------------------------------------------------------------------
 -- Stopping: one sentinel error object that nothing in the sandbox can keep.
@@ -49,6 +192,7 @@ local MEMERR = 'not enough memory'
 local STOP = setmetatable({}, { __tostring = function() return 'lqbench: program stopped' end })
 local stopped, stop_kind, stop_code, stop_message = false, nil, nil, nil
 local deadline = math.huge
+local reusable = true
 
 local function stop(kind, code, message)
     if not stopped then
@@ -84,45 +228,21 @@ local function forbidden(name)
     end
 end
 
-local function typename(v)
-    local mt = getmetatable(v)
-    if type(mt) == 'table' and type(rawget(mt, '__name')) == 'string' then
-        return rawget(mt, '__name')
-    end
-    return type(v)
-end
-
--- lua.c's message for an error object that is not a string
-local function describe(e)
-    if type(e) == 'string' or type(e) == 'number' then
-        return tostring(e)
-    end
-    local mt = getmetatable(e)
-    if type(mt) == 'table' and rawget(mt, '__tostring') then
-        local ok, s = pcall(tostring, e)
-        if ok and type(s) == 'string' then
-            return s
-        end
-    end
-    return format('(error object is a %s value)', typename(e))
-end
-
 ------------------------------------------------------------------------
--- The program's global table.
+-- The program's global table and its own library tables.
 ------------------------------------------------------------------------
 
-local env = {}
-for _, name in ipairs({
-    'assert', 'error', 'ipairs', 'next', 'pairs', 'rawequal', 'rawget', 'rawlen', 'rawset',
-    'select', 'tonumber', 'tostring', 'type', 'getmetatable', 'collectgarbage', '_VERSION',
-    'unpack', 'gcinfo', 'newproxy', 'bit32', 'bit', 'utf8',
-}) do
-    env[name] = rawget(G, name)
-end
+local env = copy(base_functions)
+local p_string, p_table, p_math = copy(string), copy(table), copy(math)
 env._G = env
-env.string, env.table, env.math, env.coroutine = string, table, math, coroutine
+env.string, env.table, env.math = p_string, p_table, p_math
+env.utf8, env.bit32, env.bit = copy(utf8), copy(bit32), copy(bit)
 env.arg = { [0] = 'program.lua', [-1] = 'lua' }
-
+-- `("x"):upper()` finds this program's string table, whatever the last program did
+set_any_metatable('', { __index = p_string })
+if RESEED_PER_PROGRAM then
+    randomseed()
+end
 
 -- pcall / xpcall
 env.pcall = function(...)
@@ -142,14 +262,30 @@ env.xpcall = function(...)
     return after_protected(xpcall(f, guarded_handler, select(3, ...)))
 end
 
--- setmetatable: remember finalizers so they can be disarmed when the program is stopped
+-- setmetatable: remember finalizers so they can be disarmed when the program is stopped;
+-- a program with a finalizer does not share its state with the next one
 local finalizer_metatables = setmetatable({}, { __mode = 'k' })
 env.setmetatable = function(t, mt)
     local r = setmetatable(t, mt)
     if type(mt) == 'table' and rawget(mt, '__gc') ~= nil then
         finalizer_metatables[mt] = true
+        reusable = false
     end
     return r
+end
+if newproxy then
+    env.newproxy = function(...)
+        reusable = false   -- a proxy's metatable may get a __gc at any time
+        return newproxy(...)
+    end
+end
+
+-- collectgarbage: all of it, but a changed mode or tuning ends the state's reuse
+env.collectgarbage = function(opt, ...)
+    if opt ~= nil and not HARMLESS_GC[opt] then
+        reusable = false
+    end
+    return pass(collectgarbage(opt, ...))  -- not a tail call: errors name 'collectgarbage'
 end
 
 -- print / warn: output goes nowhere, but values are converted as print would
@@ -158,7 +294,7 @@ env.print = function(...)
         tostring((select(i, ...)))
     end
 end
-if rawget(G, 'warn') then
+if has_warn then
     env.warn = function(...)
         if select('#', ...) == 0 then
             error("bad argument #1 to 'warn' (string expected, got no value)", 0)
@@ -173,29 +309,28 @@ if rawget(G, 'warn') then
 end
 
 -- coroutines: every new thread gets the count hook; resume/close re-raise stops
-do
-    local create, resume, wrap, close = coroutine.create, coroutine.resume, coroutine.wrap, coroutine.close
-    coroutine.create = function(f)
-        local co = create(f)
-        sethook(co, on_count, '', hook_every)
-        return co
+local p_coroutine = copy(coroutine)
+env.coroutine = p_coroutine
+p_coroutine.create = function(f)
+    local co = co_create(f)
+    sethook(co, on_count, '', hook_every)
+    return co
+end
+p_coroutine.resume = function(...)
+    return after_protected(co_resume(...))
+end
+p_coroutine.wrap = function(f)
+    if type(f) ~= 'function' then
+        return co_wrap(f)
     end
-    coroutine.resume = function(...)
-        return after_protected(resume(...))
-    end
-    coroutine.wrap = function(f)
-        if type(f) ~= 'function' then
-            return wrap(f)
-        end
-        return wrap(function(...)
-            sethook(on_count, '', hook_every)
-            return f(...)
-        end)
-    end
-    if close then
-        coroutine.close = function(...)
-            return after_protected(close(...))
-        end
+    return co_wrap(function(...)
+        sethook(on_count, '', hook_every)
+        return f(...)
+    end)
+end
+if co_close then
+    p_coroutine.close = function(...)
+        return after_protected(co_close(...))
     end
 end
 
@@ -276,25 +411,6 @@ if getfenv then
 end
 
 -- os: clocks and dates; exit ends the program with a status; no processes or files
-local function exit_status(code)
-    if code == nil then return 0 end
-    if type(code) == 'boolean' and not PLAIN_51 then
-        return code and 0 or 1
-    end
-    local n = (type(code) == 'number' or type(code) == 'string') and tonumber(code) or nil
-    if n == nil then
-        error(format("bad argument #1 to 'exit' (number expected, got %s)", typename(code)), 0)
-    end
-    if n ~= n or n % 1 ~= 0 or n >= 2^63 or n < -2^63 then
-        if PLAIN_51 or VERSION == 'Lua 5.2' then
-            n = n - n % 1
-        else
-            error("bad argument #1 to 'exit' (number has no integer representation)", 0)
-        end
-    end
-    return n % 256
-end
-
 local sandbox_os = {
     time = real_os.time, clock = real_os.clock, date = real_os.date, difftime = real_os.difftime,
     exit = function(code)
@@ -388,7 +504,7 @@ sandbox_debug.getinfo = function(...)
     if what == nil then
         what = 'lnSu'
     elseif type(what) == 'string' then
-        what = what:gsub('f', '')
+        what = gsub(what, 'f', '')
     end
     if type(target) == 'number' and thread == nil and target >= 0 then
         target = target + 1
@@ -398,11 +514,7 @@ sandbox_debug.getinfo = function(...)
     end
     return getinfo(target, what)
 end
-for _, name in ipairs({
-    'sethook', 'gethook', 'getlocal', 'setlocal', 'getupvalue', 'setupvalue', 'upvalueid',
-    'upvaluejoin', 'getregistry', 'getmetatable', 'setmetatable', 'getuservalue',
-    'setuservalue', 'setcstacklimit', 'getfenv', 'setfenv', 'debug',
-}) do
+for _, name in ipairs(FORBIDDEN_DEBUG) do
     sandbox_debug[name] = forbidden('debug.' .. name)
 end
 env.debug = sandbox_debug
@@ -422,7 +534,7 @@ local function luaunit_report(summary)
 end
 
 local sandbox_package = {
-    path = './?.lua', cpath = '', config = rawget(package, 'config') or '/\n;\n?\n!\n-\n',
+    path = './?.lua', cpath = '', config = PACKAGE_CONFIG,
     preload = {}, searchers = {}, loaders = {},
     loadlib = forbidden('package.loadlib'),
     searchpath = function(name)
@@ -430,26 +542,16 @@ local sandbox_package = {
     end,
 }
 local loaded = {
-    _G = env, string = string, table = table, math = math, coroutine = coroutine,
+    _G = env, string = p_string, table = p_table, math = p_math, coroutine = p_coroutine,
     io = sandbox_io, os = sandbox_os, debug = sandbox_debug, package = sandbox_package,
     utf8 = env.utf8, bit32 = env.bit32, bit = env.bit, jit = env.jit,
 }
 sandbox_package.loaded = loaded
 env.package = sandbox_package
 
--- our own precompiled chunks, in the program's environment
-local function load_trusted(code, chunkname)
-    local chunk
-    if setfenv then
-        chunk = (loadstring or load)(code, chunkname)
-        setfenv(chunk, env)
-    else
-        chunk = load(code, chunkname, 'b', env)
-    end
-    return chunk
+local function load_luaunit_extras()
+    return bind_globals(luaunit_extras_main, env)
 end
-
-local HOST_ONLY = { ffi = true, ['jit.util'] = true, ['jit.profile'] = true, ['string.buffer'] = true }
 
 env.require = function(name)
     if type(name) ~= 'string' and type(name) ~= 'number' then
@@ -468,9 +570,7 @@ env.require = function(name)
         loader, extra = preload[name], ':preload:'
     elseif name == 'luaunit' then
         loader, extra = function()
-            return load_trusted(luaunit_chunk, '=luaunit')(luaunit_report, function()
-                return load_trusted(luaunit_extras_chunk, '=luaunit')
-            end)
+            return bind_globals(luaunit_main, env)(luaunit_report, load_luaunit_extras)
         end, 'luaunit.lua'
     elseif HOST_ONLY[name] then
         stop('violation', nil, "sandbox: module '" .. name .. "' is not available")
@@ -486,11 +586,6 @@ env.require = function(name)
         lib[name] = true
     end
     return lib[name], extra
-end
-
--- Nothing of the host's global table stays reachable, even through getfenv tricks.
-for k in next, G do
-    rawset(G, k, nil)
 end
 
 ------------------------------------------------------------------------
@@ -510,16 +605,9 @@ local function summary()
     end
 end
 
-local source = program
-if sub(source, 1, 3) == '\239\187\191' then
-    source = sub(source, 4)                  -- lua.c skips a UTF-8 byte-order mark
-end
-if sub(source, 1, 1) == '#' then
-    local eol = find(source, '\n', 1, true)  -- and a first line starting with '#'
-    source = eol and sub(source, eol) or ''
-end
+local source = strip_script_header(program)
 if byte(source, 1) == 27 then
-    return 'violation', nil, 'sandbox: precompiled bytecode programs are not allowed'
+    return 'violation', nil, 'sandbox: precompiled bytecode programs are not allowed', nil, nil, nil, nil, nil, false, (collectgarbage('count'))
 end
 
 local main, compile_error
@@ -531,9 +619,9 @@ else
 end
 if not main then
     if compile_error == MEMERR then
-        return 'memory', nil, 'memory limit exceeded'
+        return 'memory', nil, 'memory limit exceeded', nil, nil, nil, nil, nil, false, (collectgarbage('count'))
     end
-    return 'syntax', nil, compile_error
+    return 'syntax', nil, compile_error, nil, nil, nil, nil, nil, true, (collectgarbage('count'))
 end
 
 deadline = clock() + cpu_seconds
@@ -559,4 +647,11 @@ if stopped or kind == 'memory' then
     -- finalizers must not run when this state is closed; after an error they do run.
     disarm_finalizers()
 end
-return kind, code, message, summary()
+if kind ~= 'exit' and kind ~= 'error' then
+    reusable = false
+end
+local tests, failures, errors, first_error, first_failure = summary()
+return kind, code, message, tests, failures, errors, first_error, first_failure, reusable,
+    (collectgarbage('count'))
+
+end, (collectgarbage('count'))

@@ -52,17 +52,27 @@ HOOK_EVERY = 10_000
 MAX_ERROR_CHARS = 500
 # The program's Lua state may use memory_mb plus this much for the sandbox and LuaUnit.
 BOOTSTRAP_HEADROOM_BYTES = 4 << 20
+# A Lua state runs the next program too only if this one took under REUSE_MAX_MS (a new
+# state costs ~0.2 ms: nothing next to a long run, which may have left big stacks behind),
+# left at most REUSE_MAX_GROWTH_KB more memory in use than the fresh state had (garbage
+# included: it would count against the next program's cap) and the state has run fewer
+# than REUSE_MAX_PROGRAMS programs (a bound on slow drift, e.g. the string table).
+REUSE_MAX_MS = 5.0
+REUSE_MAX_GROWTH_KB = 8 * 1024
+REUSE_MAX_PROGRAMS = 1000
 
 _HERE = Path(__file__).resolve().parent
 
 
 @dataclass(frozen=True)
 class ScoreLimits:
-    """Per-program limits; `lua` picks the interpreter (5.1/5.2/5.3/5.4/5.5/luajit)."""
+    """Per-program limits; `lua` picks the interpreter (5.1/5.2/5.3/5.4/5.5/luajit);
+    `fresh_state` trades ~4x the per-program cost for a new Lua state per program."""
 
     timeout_s: float = 5.0
     memory_mb: int = 256
     lua: str = "5.4"
+    fresh_state: bool = False  # a brand-new Lua state for every program (see LuaSandbox)
 
     def __post_init__(self) -> None:
         if self.lua not in LUA_VERSIONS:
@@ -131,14 +141,34 @@ def _deny_attribute(obj, name, is_setting):
     raise AttributeError("Python attributes are not accessible from the Lua sandbox")
 
 
+class _LuaState:
+    """One Lua state with the bootstrap loaded: `run(program, cpu_seconds, hook_every)`."""
+
+    __slots__ = ("runtime", "run", "programs", "base_kb")
+
+    def __init__(self, runtime, run, base_kb: float) -> None:
+        self.runtime, self.run, self.programs, self.base_kb = runtime, run, 0, base_kb
+
+
 class LuaSandbox:
-    """Runs programs one at a time, each in a brand-new Lua state of the chosen version."""
+    """Runs programs one at a time, each in a world of its own (see sandbox.lua).
+
+    By default a Lua state is kept for the next program when nothing the program did can
+    outlive it (sandbox.lua decides that) and, in addition, the program ran under
+    REUSE_MAX_MS, left at most REUSE_MAX_GROWTH_BYTES of memory in use and the state has
+    run fewer than REUSE_MAX_PROGRAMS programs; otherwise the state is closed right after the
+    program, inside its time, and the next program gets a new one. With
+    `limits.fresh_state` every program gets a brand-new state (about 4x the cost).
+    """
 
     def __init__(self, limits: ScoreLimits | None = None) -> None:
         self.limits = limits or ScoreLimits()
         self._lupa = importlib.import_module(LUA_VERSIONS[self.limits.lua])
         self._is_luajit = self.limits.lua == "luajit"
+        self._memory_cap = None if self._is_luajit else int(self.limits.memory_mb) * (1 << 20) + BOOTSTRAP_HEADROOM_BYTES
         self._bootstrap_code, self._luaunit_code, self._luaunit_extras_code = self._precompile()
+        self._state: _LuaState | None = None
+        self.states_made = 0  # how many Lua states this sandbox has created (for tests and reports)
 
     def _new_runtime(self, capped: bool):
         kwargs = dict(
@@ -148,8 +178,8 @@ class LuaSandbox:
             unpack_returned_tuples=False,
             attribute_filter=_deny_attribute,
         )
-        if capped and not self._is_luajit:  # lupa cannot cap LuaJIT's allocator on 64-bit
-            kwargs["max_memory"] = int(self.limits.memory_mb) * (1 << 20) + BOOTSTRAP_HEADROOM_BYTES
+        if capped and self._memory_cap is not None:  # lupa cannot cap LuaJIT's allocator on 64-bit
+            kwargs["max_memory"] = self._memory_cap
         return self._lupa.LuaRuntime(**kwargs)
 
     def _precompile(self) -> tuple[bytes, ...]:
@@ -159,35 +189,51 @@ class LuaSandbox:
         return tuple(bytes(dump((_HERE / name).read_bytes(), b"=" + name[:-4].encode()))
                      for name in ("sandbox.lua", "luaunit.lua", "luaunit_extras.lua"))
 
+    def _new_state(self) -> _LuaState:
+        runtime = self._new_runtime(capped=True)
+        run, base_kb = runtime.compile(self._bootstrap_code)(self._luaunit_code, self._luaunit_extras_code)
+        self.states_made += 1
+        return _LuaState(runtime, run, float(base_kb))
+
     def run(self, program: str | bytes) -> Verdict:
         if isinstance(program, str):
             program = program.encode("utf-8", "surrogatepass")
+        state = self._state
+        self._state = None  # taken; put back only if the program leaves it fit for another
+        if state is None:
+            state = self._new_state()  # before the clock starts: not this program's cost
         started = time.perf_counter()
         try:
-            outcome = self._run_in_fresh_state(program)
+            outcome, reusable, in_use_kb = self._run_in(state, program)
         except MemoryError:
-            outcome = ("memory", None, "memory limit exceeded", (None,) * 5)
+            outcome, reusable, in_use_kb = ("memory", None, "memory limit exceeded", (None,) * 5), False, 0.0
+        elapsed = time.perf_counter() - started
+        if (reusable and not self.limits.fresh_state and elapsed * 1000.0 < REUSE_MAX_MS
+                and state.programs < REUSE_MAX_PROGRAMS and in_use_kb - state.base_kb < REUSE_MAX_GROWTH_KB):
+            self._state = state
+        else:
+            # Closing the state runs the program's pending finalizers (as lua.c does on a
+            # normal exit), inside the time the pool allows this program.
+            state.run = state.runtime = None
+            del state
         ms = (time.perf_counter() - started) * 1000.0
         kind, code, message, summary = outcome
         return verdict_from_outcome(kind, code, message, summary, ms)
 
-    def _run_in_fresh_state(self, program: bytes):
-        runtime = self._new_runtime(capped=True)
+    def _run_in(self, state: _LuaState, program: bytes):
+        runtime = state.runtime
         try:
-            bootstrap = runtime.compile(self._bootstrap_code)
-            result = bootstrap(program, self._luaunit_code, self._luaunit_extras_code,
-                               float(self.limits.timeout_s), HOOK_EVERY)
+            if self._memory_cap is not None:
+                runtime.set_max_memory(runtime.get_memory_used() + self._memory_cap)
+            state.programs += 1
+            result = state.run(program, float(self.limits.timeout_s), HOOK_EVERY)
         except self._lupa.LuaMemoryError:
-            return "memory", None, "memory limit exceeded", (None,) * 5
+            return ("memory", None, "memory limit exceeded", (None,) * 5), False, 0.0
         except self._lupa.LuaError as exc:
-            return "error", None, f"scorer: {exc}", (None,) * 5
-        finally:
-            bootstrap = None
-            # Closing the state runs the program's pending finalizers (as lua.c does on a
-            # normal exit), inside the time the pool allows this program.
-            del runtime
+            return ("error", None, f"scorer: {exc}", (None,) * 5), False, 0.0
         if not isinstance(result, tuple):
             result = (result,)
-        result = tuple(result) + (None,) * (8 - len(result))
+        result = tuple(result) + (None,) * (10 - len(result))
         kind = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
-        return kind, result[1], result[2], tuple(result[3:8])
+        in_use_kb = float(result[9]) if isinstance(result[9], (int, float)) else float("inf")
+        return (kind, result[1], result[2], tuple(result[3:8])), result[8] is True, in_use_kb
