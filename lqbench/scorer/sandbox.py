@@ -52,7 +52,7 @@ HOOK_EVERY = 10_000
 MAX_ERROR_CHARS = 500
 # The program's Lua state may use memory_mb plus this much for the sandbox and LuaUnit.
 BOOTSTRAP_HEADROOM_BYTES = 4 << 20
-# A Lua state runs the next program too only if this one took under REUSE_MAX_MS (a new
+# A Lua state runs the next program too only if this one took under REUSE_MAX_MS of CPU (a new
 # state costs ~0.2 ms: nothing next to a long run, which may have left big stacks behind),
 # left at most REUSE_MAX_GROWTH_KB more memory in use than the fresh state had (garbage
 # included: it would count against the next program's cap) and the state has run fewer
@@ -155,7 +155,7 @@ class LuaSandbox:
 
     By default a Lua state is kept for the next program when nothing the program did can
     outlive it (sandbox.lua decides that) and, in addition, the program ran under
-    REUSE_MAX_MS, left at most REUSE_MAX_GROWTH_BYTES of memory in use and the state has
+    REUSE_MAX_MS, left at most REUSE_MAX_GROWTH_KB of memory in use and the state has
     run fewer than REUSE_MAX_PROGRAMS programs; otherwise the state is closed right after the
     program, inside its time, and the next program gets a new one. With
     `limits.fresh_state` every program gets a brand-new state (about 4x the cost).
@@ -202,13 +202,13 @@ class LuaSandbox:
         self._state = None  # taken; put back only if the program leaves it fit for another
         if state is None:
             state = self._new_state()  # before the clock starts: not this program's cost
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         try:
             outcome, reusable, in_use_kb = self._run_in(state, program)
         except MemoryError:
             outcome, reusable, in_use_kb = ("memory", None, "memory limit exceeded", (None,) * 5), False, 0.0
-        elapsed = time.perf_counter() - started
-        if (reusable and not self.limits.fresh_state and elapsed * 1000.0 < REUSE_MAX_MS
+        cpu_ms = (time.thread_time() - cpu_started) * 1000.0
+        if (reusable and not self.limits.fresh_state and cpu_ms < REUSE_MAX_MS
                 and state.programs < REUSE_MAX_PROGRAMS and in_use_kb - state.base_kb < REUSE_MAX_GROWTH_KB):
             self._state = state
         else:
