@@ -43,11 +43,20 @@ def run(
     from lqbench.paths import default_db
     from lqbench.plan import load_plan
 
-    plan_obj = load_plan(plan, limit=limit)
-    from cluster.runner import run_plan
-
+    try:
+        plan_obj = load_plan(plan, limit=limit)
+        from cluster.runner import run_plan
+    except KeyboardInterrupt:  # typer would turn it into a silent exit 130
+        typer.echo("interrupted: nothing was recorded", err=True)
+        raise typer.Exit(130)
+    # From here run_plan owns SIGINT and SIGTERM: it stops cleanly, prints the one line, and
+    # tells us which signal stopped it.
     summary = run_plan(plan_obj, db=db or default_db(), address=address, token=token, resume=resume,
                        progress=not quiet)
+    if summary.status == "interrupted":
+        from cluster.interrupt import exit_status
+
+        raise typer.Exit(exit_status(summary.stop_signal))  # 130 for SIGINT, 143 for SIGTERM
     if summary.status != "finished":
         raise typer.Exit(1)
 
@@ -319,12 +328,15 @@ def score_programs(
     memory_mb: int = typer.Option(256, "--memory-mb", help="Memory cap per program, MB."),
     strict: bool = typer.Option(False, "--strict", help="Refuse the input at its first malformed JSON line."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    fresh_state: bool = typer.Option(False, "--fresh-state",
+                                     help="A brand-new Lua state for every program (~4x slower); by default a "
+                                          "state is reused while nothing a program did can outlive it."),
 ) -> None:
     """Score existing Lua programs in the sandbox (rescore generations from any harness)."""
     from lqbench.scorer.command import score_command
 
     status = score_command(paths, out, lua=lua, timeout=timeout, jobs=jobs, memory_mb=memory_mb,
-                           strict=strict, quiet=quiet)
+                           strict=strict, quiet=quiet, fresh_state=fresh_state)
     if status:
         raise typer.Exit(status)
 

@@ -36,7 +36,7 @@ _TOP_KEYS = {"name", "placement", "shard_size", "models", "suites", "sampling", 
 _MODEL_KEYS = {"spec", "name", "quants", "select"}
 _SUITE_KEYS = {"name", "limit", "task_ids", "topics", "difficulties"}
 _SAMPLING_KEYS = {"temperature", "top_k", "top_p", "max_tokens", "n", "seed", "repeat_penalty"}
-_SCORING_KEYS = {"timeout_s", "memory_mb", "lua"}
+_SCORING_KEYS = {"timeout_s", "memory_mb", "lua", "fresh_state"}
 _INFERENCE_KEYS = {"n_threads", "n_ctx"}
 _PERPLEXITY_KEYS = {"corpus", "base", "n_ctx", "max_tokens", "with_tests"}
 
@@ -171,6 +171,8 @@ def plan_from_dict(raw: dict, *, limit: int | None = None) -> Plan:
     _typed("scoring.timeout_s", scoring["timeout_s"], float, positive=True)
     _typed("scoring.memory_mb", scoring["memory_mb"], int, positive=True)
     scoring["lua"] = str(scoring["lua"])
+    if "fresh_state" in scoring:  # absent = reuse states (lqbench.scorer.sandbox); kept out of old plans' JSON
+        _typed("scoring.fresh_state", scoring["fresh_state"], bool)
 
     inference = dict(raw.get("inference", {}))
     _check_keys("[inference]", inference, _INFERENCE_KEYS)

@@ -15,12 +15,26 @@ imported only inside worker processes.
 
 from __future__ import annotations
 
-from lqbench.scorer.pool import ScorerError, ScorerPool, shared_pool
-from lqbench.scorer.sandbox import LUA_VERSIONS, ScoreLimits, Verdict
+import importlib
 
 __all__ = ["Verdict", "ScoreLimits", "ScorerPool", "ScorerError", "score", "LUA_VERSIONS"]
 
+# Loaded on first use, so that a worker process importing lqbench.scorer.worker does not
+# pay for the pool's imports (subprocess, threading, tempfile).
+_LAZY = {"ScorerPool": "pool", "ScorerError": "pool", "shared_pool": "pool",
+         "Verdict": "sandbox", "ScoreLimits": "sandbox", "LUA_VERSIONS": "sandbox"}
 
-def score(program: str | bytes, limits: ScoreLimits | None = None) -> Verdict:
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lqbench.scorer' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"lqbench.scorer.{module}"), name)
+
+
+def score(program, limits=None):
     """Score one program with `limits` (default ScoreLimits()) in a shared worker process."""
+    from lqbench.scorer.pool import shared_pool
+    from lqbench.scorer.sandbox import ScoreLimits
+
     return shared_pool(limits or ScoreLimits()).score(program)

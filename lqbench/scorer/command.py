@@ -7,17 +7,20 @@ from pathlib import Path
 
 
 def score_command(paths: list[Path], out: Path, lua: str, timeout: float, jobs: int | None,
-                  memory_mb: int, strict: bool, quiet: bool) -> int:
+                  memory_mb: int, strict: bool, quiet: bool, fresh_state: bool = False) -> int:
     """Score the programs under `paths` into `out`; returns the process exit status."""
+    from lqbench.scorer import ScoreLimits, ScorerPool
+
+    limits = ScoreLimits(timeout_s=timeout, memory_mb=memory_mb, lua=lua, fresh_state=fresh_state)
+    pool = ScorerPool(jobs=jobs, limits=limits)  # its workers boot while rich is imported
+
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
     from lqbench.records import VERDICTS
-    from lqbench.scorer import ScoreLimits
     from lqbench.scorer.files import score_paths
 
-    limits = ScoreLimits(timeout_s=timeout, memory_mb=memory_mb, lua=lua)
     console = Console(stderr=True)
     progress = Progress(
         TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[passed]} passed"),
@@ -39,7 +42,7 @@ def score_command(paths: list[Path], out: Path, lua: str, timeout: float, jobs: 
 
     with progress:
         run = score_paths(paths, out, limits=limits, jobs=jobs, strict=strict, on_start=on_start,
-                          on_verdict=None if quiet else on_verdict)
+                          on_verdict=None if quiet else on_verdict, pool=pool)
         if state["task"] is not None:
             progress.update(state["task"], advance=state["pending"], passed=state["passed"])
 

@@ -150,8 +150,8 @@ def collect_programs(paths: list[Path], strict: bool = False) -> tuple[list[Prog
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for lua in sorted(p for p in path.rglob("*.lua") if p.is_file()):
-                programs.append(ProgramSource(str(lua), _read_bytes(lua)))
+            for lua in _lua_files_below(str(path)):
+                programs.append(ProgramSource(lua, _read_bytes(lua)))
         elif path.name.endswith(JSON_SUFFIXES):
             programs.extend(_read_json_file(path, issues, strict))
         else:
@@ -159,9 +159,19 @@ def collect_programs(paths: list[Path], strict: bool = False) -> tuple[list[Prog
     return programs, issues
 
 
-def _read_bytes(path: Path) -> bytes:
+def _lua_files_below(directory: str) -> list[str]:
+    """Every regular `*.lua` file below `directory`, in sorted path order (as Path objects sort)."""
+    import os
+
+    found = [os.path.join(root, name) for root, _, names in os.walk(directory)
+             for name in names if name.endswith(".lua")]
+    return sorted((p for p in found if os.path.isfile(p)), key=lambda p: p.split(os.sep))
+
+
+def _read_bytes(path) -> bytes:
     try:
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            return f.read()
     except OSError as exc:
         raise LqbenchError(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
@@ -179,8 +189,13 @@ class ScoreRun:
 
 def score_paths(paths: list[Path], out: Path, limits=None, jobs: int | None = None, strict: bool = False,
                 on_start: Callable[[int], None] | None = None,
-                on_verdict: Callable[[ProgramSource, object], None] | None = None) -> ScoreRun:
-    """Score every program named by `paths` and write the results to `out` (JSONL)."""
+                on_verdict: Callable[[ProgramSource, object], None] | None = None,
+                pool=None) -> ScoreRun:
+    """Score every program named by `paths` and write the results to `out` (JSONL).
+
+    `pool`: an already started ScorerPool to use (and close), e.g. one started before the
+    caller's own imports so that its workers boot meanwhile; else one is started here.
+    """
     import os
     import time
 
@@ -189,16 +204,21 @@ def score_paths(paths: list[Path], out: Path, limits=None, jobs: int | None = No
 
     started = time.perf_counter()
     out = Path(out)
+    problem = None
     if out.parent and not out.parent.exists():
-        raise LqbenchError(f"output directory does not exist: {out.parent}")
+        problem = f"output directory does not exist: {out.parent}"
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
-        raise LqbenchError(f"no such file or directory: {missing[0]}")
+        problem = f"no such file or directory: {missing[0]}"
+    if problem is not None:
+        if pool is not None:
+            pool.close()
+        raise LqbenchError(problem)
+    if pool is None:
+        pool = ScorerPool(jobs=jobs, limits=limits or ScoreLimits())
     counts = {status: 0 for status in VERDICTS}
     partial = out.with_name(out.name + ".tmp")
-    # the workers start up while the inputs are read
-    pool = ScorerPool(jobs=jobs, limits=limits or ScoreLimits())
-    try:
+    try:  # the workers start up while the inputs are read
         programs, issues = collect_programs(paths, strict=strict)
         if on_start is not None:
             on_start(len(programs))

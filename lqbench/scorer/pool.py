@@ -1,16 +1,16 @@
 """A pool of scorer worker processes: parallel, killable, and safe to use from threads.
 
 Each worker is a fresh Python interpreter (fork + exec, i.e. the `spawn` start method's
-semantics) running `worker_main`: it reads programs from its stdin, scores each one in a
-brand-new sandboxed Lua state (`sandbox.LuaSandbox`) and writes the verdict back. The pool
-never forks its own (possibly threaded, e.g. a Ray actor's) process without exec.
+semantics) running `worker.main`: it reads programs from its stdin, scores each one in its
+own sandboxed world (`sandbox.LuaSandbox`) and writes the verdict back. The pool never forks
+its own (possibly threaded, e.g. a Ray actor's) process without exec.
 
 Workers are started with `subprocess` rather than `multiprocessing`: a multiprocessing
 spawn/forkserver child re-imports the parent's `__main__` (inside Ray that is Ray's worker
 script, a second of imports per worker) and inherits the parent's `sys.path`. Ours run
-`python -I -c ...` (no environment variables, no user site) with the directories that hold
-the `lqbench` and `lupa` packages put first on their path, so they start in ~50 ms and do not
-depend on how the parent's sys.path was arranged.
+`python -I -S -c ...` (no environment variables, no site) with the directories that hold
+the `lqbench` and `lupa` packages put first on their path, so they start in a few tens of ms
+and do not depend on how the parent's sys.path was arranged.
 
 Limits: the pool kills the worker when a program has run `timeout_s` (+ KILL_GRACE_S) of wall
 time, and the sandbox stops it at `timeout_s` of CPU time with an instruction hook (which never
@@ -18,8 +18,7 @@ fires in a C-level loop, e.g. a pathological pattern match or a finalizer); a ki
 replaced at once, and programs queued behind a slow one move to other workers. Memory: lupa's
 `max_memory` caps the Lua state, an address-space rlimit in the worker is the backstop.
 
-Frames on the pipes: 4-byte big-endian length + payload (program bytes one way, a JSON
-verdict the other).
+Frames on the pipes: see `worker.py`.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ import dataclasses
 import json
 import os
 import select
-import struct
 import subprocess
 import sys
 import tempfile
@@ -38,6 +36,9 @@ import time
 from typing import Iterable, Iterator
 
 from lqbench.scorer.sandbox import ScoreLimits, Verdict, trim_error
+from lqbench.scorer.worker import HEADER as _HEADER
+from lqbench.scorer.worker import READY as _READY
+from lqbench.scorer.worker import WORKER_BOOTSTRAP, write_all
 
 # Wall-clock slack on top of the limit before the worker is killed: the kill is what usually
 # ends a runaway (as the reference harness kills `lua` at the limit); the CPU-time hook inside
@@ -59,87 +60,8 @@ STEAL_AFTER_S = 0.05
 # How many programs score_many keeps queued ahead of the one it waits for, per worker.
 LOOKAHEAD_PER_JOB = 1024
 
-_HEADER = struct.Struct(">I")
-_READY = b"ready"
-
-_WORKER_BOOTSTRAP = (
-    "import sys; sys.path[:0] = sys.argv[2:]; "
-    "from lqbench.scorer.pool import worker_main; worker_main(sys.argv[1])"
-)
-
-
 class ScorerError(RuntimeError):
     """The scorer pool itself failed (a worker could not start)."""
-
-
-# ----------------------------------------------------------------- worker side
-
-
-def _read_exact(fd: int, n: int) -> bytes | None:
-    chunks, need = [], n
-    while need:
-        chunk = os.read(fd, need)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        need -= len(chunk)
-    return b"".join(chunks)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _cap_address_space(memory_mb: int) -> None:
-    """Backstop for the Lua allocator's cap (and the only cap under LuaJIT)."""
-    try:
-        import resource
-
-        with open("/proc/self/statm") as f:
-            current = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        limit = current + (memory_mb + 256) * (1 << 20)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    except (ImportError, OSError, ValueError):
-        pass  # not Linux: the Lua allocator's cap still applies
-
-
-def worker_main(limits_json: str) -> None:
-    """Entry point of a worker process: score programs from stdin until it closes."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
-    fields = json.loads(limits_json)
-    limits = ScoreLimits(**fields)
-    # The protocol gets private descriptors; fd 0/1 become /dev/null so that nothing
-    # written to stdout by native code can corrupt a frame.
-    inp, out = os.dup(0), os.dup(1)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
-
-    from lqbench.scorer.sandbox import LuaSandbox
-
-    sandbox = LuaSandbox(limits)
-    _cap_address_space(limits.memory_mb)
-    _write_all(out, _HEADER.pack(len(_READY)) + _READY)
-    while True:
-        header = _read_exact(inp, _HEADER.size)
-        if header is None:
-            return
-        program = _read_exact(inp, _HEADER.unpack(header)[0])
-        if program is None:
-            return
-        try:
-            verdict = sandbox.run(program)
-            reply = [verdict.status, verdict.passed, verdict.error, verdict.ms]
-        except MemoryError:
-            reply = ["memory_limit", False, "memory limit exceeded", 0.0]
-        payload = json.dumps(reply).encode()
-        _write_all(out, _HEADER.pack(len(payload)) + payload)
 
 
 # ----------------------------------------------------------------- parent side
@@ -166,7 +88,7 @@ class _Worker:
     def __init__(self, limits: ScoreLimits) -> None:
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _WORKER_BOOTSTRAP,
+            [sys.executable, "-I", "-S", "-c", WORKER_BOOTSTRAP,
              json.dumps(dataclasses.asdict(limits)),
              *_worker_paths()],
             stdin=subprocess.PIPE,
@@ -188,7 +110,7 @@ class _Worker:
         if not self.jobs:
             self.job_started = time.monotonic()
         self.jobs.append(job)
-        _write_all(self.wfd, _HEADER.pack(len(program)) + program)
+        write_all(self.wfd, _HEADER.pack(len(program)) + program)
 
     def answered(self):
         """The running job got its verdict; the next queued one starts now."""

@@ -1,0 +1,93 @@
+"""The scorer worker process: reads programs on a pipe, scores each in the sandbox, answers.
+
+Started by `pool._Worker` as a fresh interpreter, `python -I -S -c WORKER_BOOTSTRAP LIMITS
+PATH...`: isolated from the environment and without `site` (its ~30 ms of imports buy
+nothing here), with the directories holding lqbench and lupa put first on its path. It
+imports only this module, the sandbox and lupa, so it is ready in a few tens of ms.
+
+Frames on both pipes: 4-byte big-endian length + payload. Towards the worker the payload
+is a program's bytes; back, `READY` once, then one JSON list [status, passed, error, ms] per
+program, in the order received.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+
+HEADER = struct.Struct(">I")
+READY = b"ready"
+
+WORKER_BOOTSTRAP = (
+    "import sys; sys.path[:0] = sys.argv[2:]; "
+    "from lqbench.scorer.worker import main; main(sys.argv[1])"
+)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def cap_address_space(memory_mb: int) -> None:
+    """Backstop for the Lua allocator's cap (and the only cap under LuaJIT)."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            current = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        limit = current + (memory_mb + 256) * (1 << 20)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, OSError, ValueError):
+        pass  # not Linux: the Lua allocator's cap still applies
+
+
+def frames(fd: int):
+    """The payloads arriving on `fd`, until it closes; reads as much as the pipe holds at once."""
+    buffer = bytearray()
+    size = HEADER.size
+    while True:
+        while len(buffer) >= size:
+            length = HEADER.unpack_from(buffer)[0]
+            if len(buffer) < size + length:
+                break
+            payload = bytes(buffer[size:size + length])
+            del buffer[:size + length]
+            yield payload
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            return
+        buffer += chunk
+
+
+def main(limits_json: str) -> None:
+    """Entry point of a worker process: score programs from stdin until it closes."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    # The protocol gets private descriptors; fd 0/1 become /dev/null so that nothing
+    # written to stdout by native code can corrupt a frame.
+    inp, out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+
+    from lqbench.scorer.sandbox import LuaSandbox, ScoreLimits
+
+    limits = ScoreLimits(**json.loads(limits_json))
+    sandbox = LuaSandbox(limits)
+    cap_address_space(limits.memory_mb)
+    write_all(out, HEADER.pack(len(READY)) + READY)
+    dumps, pack = json.dumps, HEADER.pack
+    for program in frames(inp):
+        try:
+            verdict = sandbox.run(program)
+            reply = [verdict.status, verdict.passed, verdict.error, verdict.ms]
+        except MemoryError:
+            reply = ["memory_limit", False, "memory limit exceeded", 0.0]
+        payload = dumps(reply).encode()
+        write_all(out, pack(len(payload)) + payload)
