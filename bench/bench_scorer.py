@@ -225,6 +225,25 @@ def main() -> int:
         print(speed_line("  reference", len(kept), ref2_seconds, ref2_cpu, "as above"))
         print(speed_line("  lqbench  ", len(kept), ours2_seconds, ours2_cpu, "as above"))
         print(f"  ratio: {ref2_seconds / ours2_seconds:.1f}x wall, {ref2_cpu / ours2_cpu:.1f}x CPU")
+
+    # where the time goes, program by program (harness and start-up excluded on both sides)
+    print("\ntime per program by verdict (real Lua: the lua5.4 process's wall time; lqbench: time in the "
+          "sandbox, Lua state set-up included):")
+    print(f"  {'verdict (real Lua)':20s} {'programs':>8s} {'real ms':>9s} {'lqbench ms':>11s} {'ratio':>6s}")
+    by_class = collections.defaultdict(lambda: [0, 0.0, 0.0])
+    for i, p in enumerate(paths):
+        row = by_class[reference[i].status]
+        row[0] += 1
+        row[1] += raw[i][4]
+        row[2] += float(ours[p.name]["ms"])
+    for status, (count, ref_ms, our_ms) in sorted(by_class.items(), key=lambda kv: -kv[1][1]):
+        print(f"  {status:20s} {count:8d} {ref_ms:9.0f} {our_ms:11.0f} {ref_ms / max(our_ms, 1e-9):5.1f}x")
+    slowest = sorted(range(n), key=lambda i: -float(ours[paths[i].name]["ms"]))[:10]
+    slow_ms = sum(float(ours[paths[i].name]["ms"]) for i in slowest)
+    total_ms = sum(float(r["ms"]) for r in ours.values())
+    print(f"  the 10 slowest programs take {100 * slow_ms / total_ms:.0f} % of lqbench's sandbox time: "
+          + ", ".join(f"{corpus[i].id} {ours_status[i]} {float(ours[paths[i].name]['ms']):.0f} ms "
+                      f"(real {raw[i][4]:.0f} ms)" for i in slowest[:3]) + ", ...")
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     else:
