@@ -55,8 +55,10 @@ BOOTSTRAP_HEADROOM_BYTES = 4 << 20
 # A Lua state runs the next program too only if this one took under REUSE_MAX_MS of CPU (a new
 # state costs ~0.2 ms: nothing next to a long run, which may have left big stacks behind),
 # left at most REUSE_MAX_GROWTH_KB more memory in use than the fresh state had (garbage
-# included: it would count against the next program's cap) and the state has run fewer
-# than REUSE_MAX_PROGRAMS programs (a bound on slow drift, e.g. the string table).
+# included: each program's cap is set on top of what is in use when it starts, so garbage
+# the collector frees during a program is extra room for it; this bounds that slack) and
+# the state has run fewer than REUSE_MAX_PROGRAMS programs (a bound on slow drift, e.g. the
+# string table).
 REUSE_MAX_MS = 5.0
 REUSE_MAX_GROWTH_KB = 8 * 1024
 REUSE_MAX_PROGRAMS = 1000
