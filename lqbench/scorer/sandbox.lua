@@ -42,7 +42,7 @@ A run reports `reusable = false`, and the host then closes the state (running an
 finalizers as lua.c's exit would) and makes a new one for the next program, when the
 program could have left something behind that outlives it: it set a __gc metamethod or made
 a proxy (a finalizer would run during a later program), changed the collector's mode or
-parameters, or was stopped by the timeout, the memory cap or a sandbox violation.  The host
+parameters, switched LuaJIT's compiler on or off, or was stopped by the timeout, the memory cap or a sandbox violation.  The host
 adds its own conditions (a long run, memory left in use, a run count), see sandbox.py.
 ]]
 
@@ -521,9 +521,13 @@ env.debug = sandbox_debug
 
 -- jit (LuaJIT): version facts and the compiler switches; never jit.util or ffi
 if jit then
+    local jit_on, jit_off = jit.on, jit.off
     env.jit = {
         version = jit.version, version_num = jit.version_num, os = jit.os, arch = jit.arch,
-        on = jit.on, off = jit.off, flush = jit.flush, status = jit.status,
+        flush = jit.flush, status = jit.status,
+        -- the compiler switch is the state's: a state whose program flipped it is not reused
+        on = function(...) reusable = false; return jit_on(...) end,
+        off = function(...) reusable = false; return jit_off(...) end,
     }
 end
 

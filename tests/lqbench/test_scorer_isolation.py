@@ -170,6 +170,16 @@ def test_fresh_state_option_gives_every_program_its_own_state(pristine):
     assert sandbox.states_made == 8
 
 
+def test_luajit_compiler_switch_ends_the_state():
+    sandbox = LuaSandbox(ScoreLimits(timeout_s=0.5, memory_mb=64, lua="luajit"))
+    sandbox.run("x = 1")
+    sandbox.run("x = 2")
+    assert sandbox.states_made == 1
+    sandbox.run("jit.off()")
+    assert sandbox.run("assert(jit.status())").status == "pass"  # a new state: compiler on again
+    assert sandbox.states_made == 2
+
+
 def test_a_polluter_and_the_probe_in_one_pool_worker(pristine):
     programs = [program for _, program, _ in POLLUTERS[:14]]
     interleaved = [p for program in programs for p in (program, PROBE)]
