@@ -91,3 +91,6 @@ def main(limits_json: str) -> None:
             reply = ["memory_limit", False, "memory limit exceeded", 0.0]
         payload = dumps(reply).encode()
         write_all(out, pack(len(payload)) + payload)
+    # End of input: leave at once. Closing the Lua state or tearing the interpreter down
+    # would only delay the pool's shutdown (the last program's finalizers already ran).
+    os._exit(0)
