@@ -5,11 +5,17 @@ plan (suites, task selection, model files, quant names) is resolved and checked
 before Ray starts or the database is opened. Then the run is recorded, shards go
 out through the scheduler, samples stream back into the batch writer, and a
 summary table is printed.
+
+SIGINT and SIGTERM are a request to stop (`cluster.interrupt`): the scheduler loop
+stops at its next turn, the writer flushes, the run is marked `interrupted`, and
+one line says what it kept and how to resume. The outcome is recorded and printed
+before Ray is shut down, the slow last step.
 """
 
 from __future__ import annotations
 
 import secrets
+import signal
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,6 +37,7 @@ class RunSummary:
     lost_nodes: list[str] = field(default_factory=list)
     failed_shards: list[tuple[str, str]] = field(default_factory=list)
     rows: list[tuple] = field(default_factory=list)
+    stop_signal: int | None = None  # the signal that interrupted the run, if one did
 
 
 def new_run_id() -> str:
@@ -97,33 +104,111 @@ def resolve_models(plan: Plan, progress: bool = True) -> list[tuple[dict, dict, 
 def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | None = None,
              resume: str | None = None, progress: bool = True, n_threads: int | None = None,
              measure_bandwidth: bool = True, idle_timeout_s: float = 300.0, console=None) -> RunSummary:
+    """Run (or resume) a plan and print its summary.
+
+    Called from the main thread, it owns SIGINT and SIGTERM meanwhile (`cluster.interrupt`):
+    a signal stops the run at a safe point, the run is marked interrupted with every sample
+    received so far, one line says so, and the summary comes back with status "interrupted"
+    and `stop_signal` set (the CLI exits 128 + that signal)."""
     from rich.console import Console
 
-    console = console or Console(stderr=True)
+    from cluster.interrupt import StopSignals
+
+    stop = StopSignals()
+    stop.install()
+    try:
+        return _run_plan(plan, db=Path(db), address=address, token=token, resume=resume, progress=progress,
+                         n_threads=n_threads, measure_bandwidth=measure_bandwidth, idle_timeout_s=idle_timeout_s,
+                         console=console or Console(stderr=True), stop=stop)
+    finally:
+        stop.restore()
+
+
+@dataclass
+class _RunState:
+    """What the run has recorded so far: enough for the one "interrupted" line, which a second
+    signal may have to print from inside the signal handler."""
+    run_id: str
+    db: Path
+    resuming: bool
+    recorded: bool = False  # the run's row is written (begun or resumed)
+    status: str | None = None  # the status written when it ended
+    done: set = field(default_factory=set)  # keys recorded (the scheduler adds to this very set)
+    planned: set | None = None  # sample keys of the whole plan, once its shards exist
+    said: bool = False  # the outcome (the line or the summary) is printed
+
+    def kept(self) -> int:
+        return len(self.done & self.planned) if self.planned is not None else len(self.done)
+
+    def line(self) -> str:
+        if not self.recorded:
+            return f"interrupted: run {self.run_id} {'was not resumed' if self.resuming else 'had not started'}; " \
+                   "nothing was recorded"
+        if self.status == "finished":
+            return f"interrupted: run {self.run_id} had already finished ({self.kept()} samples)"
+        of = f" of {len(self.planned)}" if self.planned is not None else ""
+        return (f"interrupted: run {self.run_id} kept {self.kept()}{of} samples; "
+                f"resume with lqbench run --resume {self.run_id} --db {self.db}")
+
+    def last_words(self) -> str:
+        """For a second signal: the line, unless the outcome was already printed."""
+        return "" if self.said else self.line()
+
+
+def _run_plan(plan: Plan, *, db: Path, address, token, resume, progress, n_threads, measure_bandwidth,
+              idle_timeout_s, console, stop) -> RunSummary:
+    from cluster.interrupt import Interrupted
+
     store = ResultStore(db)
     t_start = time.monotonic()
-
-    if resume:
-        if not Path(db).exists():
-            raise LqbenchError(f"cannot resume {resume}: no results file at {db}")
-        plan = plan_from_dict(store.run_config(resume))
     run_id = resume or new_run_id()
+    state = _RunState(run_id=run_id, db=db, resuming=bool(resume))
+    stop.last_words = state.last_words
 
-    # 1. Everything that can be wrong with the input, before Ray or the DB.
-    suites = resolve_suites(plan)
-    models = resolve_models(plan)
-    perplexity = resolve_perplexity(plan, models)
+    def stopped_before_start() -> RunSummary:
+        _say(console, state.line())
+        state.said = True
+        return RunSummary(run_id=run_id, status="interrupted", samples_written=0,
+                          seconds=time.monotonic() - t_start, stop_signal=stop.signum)
+
+    # 1. Everything that can be wrong with the input, before Ray or the DB. A signal here
+    # raises at once (a quantization can take minutes): nothing is recorded yet.
+    try:
+        if resume:
+            if not db.exists():
+                raise LqbenchError(f"cannot resume {resume}: no results file at {db}")
+            plan = plan_from_dict(store.run_config(resume))
+        suites = resolve_suites(plan)
+        models = resolve_models(plan)
+        perplexity = resolve_perplexity(plan, models)
+    except Interrupted:
+        return stopped_before_start()
 
     # 2. Ray: an existing session (tests, notebooks), a cluster's head, or an embedded local one.
+    # From here on a signal only asks the run to stop, and the run stops at a safe point.
+    stop.defer()
     import ray
 
     from cluster import session
 
     owns_ray = not ray.is_initialized()
-    if owns_ray and address:
-        session.connect(address, token)
-    elif owns_ray:
-        session.start_local()
+    try:
+        if owns_ray and address:
+            session.connect(address, token)
+        elif owns_ray:
+            session.start_local()
+    except SystemExit:
+        # While ray.init runs, SIGTERM reaches Ray's own handlers, which stop what it started
+        # and sys.exit(15) or (1); ray.init itself never exits otherwise.
+        stop.signum = stop.signum or signal.SIGTERM
+    finally:
+        stop.install()  # take SIGTERM back from ray.init
+    if stop.requested:
+        summary = stopped_before_start()
+        if owns_ray:
+            ray.shutdown()
+        return summary
+
     from cluster.model_server import start_model_server
     from cluster.progress import RunProgress
     from cluster.scheduler import Scheduler
@@ -145,71 +230,91 @@ def run_plan(plan: Plan, *, db: Path, address: str | None = None, token: str | N
     status = "failed"
     loop = None
     try:
-        # 3. The run's record and reference rows.
-        if resume:
-            store.resume_run(run_id)
-        else:
-            store.begin_run(run_id, plan.raw, plan.name)
-        store.upsert_tasks([t for _, _, tasks in suites for t in tasks])
-        store.upsert_models([row for row, _, _ in models])
-
-        with view:
-            scheduler.discover()
-            if not scheduler.slots:
-                why = "; ".join(f"{n}: {e}" for n, e in scheduler.agent_errors.items())
-                raise LqbenchError(f"no agent could start ({why})" if why else
-                                   "no node offers an lqbench agent slot (did the laptops `lqbench join`?)")
-            shards = []
-            for row, select, _ in models:
-                replicas = ("",)
-                if plan.placement == "every-node":  # one copy per node the model's selector admits
-                    replicas = tuple(sorted(slot.info.name for slot in scheduler.slots.values()
-                                            if selector_matches(select, slot.info.labels)))
-                    if not replicas:
-                        console.print(f"[yellow]no node matches {select} for {row['name']}:{row['quant']}[/yellow]")
-                shards += make_shards(run_id, [(row, select)], suites, sampling=plan.sampling, scoring=plan.scoring,
-                                      inference=plan.inference, shard_size=plan.shard_size, replicas=replicas)
-            if perplexity:
-                corpus, text, ladders = perplexity
-                settings = {k: plan.perplexity.get(k) for k in ("n_ctx", "max_tokens")}
-                shards += make_perplexity_shards(run_id, ladders, corpus, text, settings, plan.inference)
+        try:
+            # 3. The run's record and reference rows.
+            if resume:
+                store.resume_run(run_id)
+            else:
+                store.begin_run(run_id, plan.raw, plan.name)
+            state.recorded = True
             done = store.done_keys(run_id) | store.done_perplexity(run_id)
-            todo = [s for s in (sh.without(done) for sh in shards) if s is not None]
-            view.set_total(sum(len(s.sample_keys()) for s in shards))
-            view.advance(len(done & {k for s in shards for k in s.sample_keys()}))
-            queue = ShardQueue(todo)
-            loop = scheduler.run(queue, done, idle_timeout_s=idle_timeout_s)
-            writer.flush()
-        missing = len({k for s in shards for k in s.sample_keys() + s.perplexity_keys()} - done)
-        status = "finished" if missing == 0 else "incomplete"
-        if loop.failed_shards:
+            state.done = done
+            store.upsert_tasks([t for _, _, tasks in suites for t in tasks])
+            store.upsert_models([row for row, _, _ in models])
+
+            with view:
+                scheduler.discover()
+                if not scheduler.slots:
+                    why = "; ".join(f"{n}: {e}" for n, e in scheduler.agent_errors.items())
+                    raise LqbenchError(f"no agent could start ({why})" if why else
+                                       "no node offers an lqbench agent slot (did the laptops `lqbench join`?)")
+                shards = []
+                for row, select, _ in models:
+                    replicas = ("",)
+                    if plan.placement == "every-node":  # one copy per node the model's selector admits
+                        replicas = tuple(sorted(slot.info.name for slot in scheduler.slots.values()
+                                                if selector_matches(select, slot.info.labels)))
+                        if not replicas:
+                            console.print(f"[yellow]no node matches {select} for "
+                                          f"{row['name']}:{row['quant']}[/yellow]")
+                    shards += make_shards(run_id, [(row, select)], suites, sampling=plan.sampling,
+                                          scoring=plan.scoring, inference=plan.inference,
+                                          shard_size=plan.shard_size, replicas=replicas)
+                if perplexity:
+                    corpus, text, ladders = perplexity
+                    settings = {k: plan.perplexity.get(k) for k in ("n_ctx", "max_tokens")}
+                    shards += make_perplexity_shards(run_id, ladders, corpus, text, settings, plan.inference)
+                state.planned = {k for s in shards for k in s.sample_keys()}
+                todo = [s for s in (sh.without(done) for sh in shards) if s is not None]
+                view.set_total(len(state.planned))
+                view.advance(state.kept())
+                queue = ShardQueue(todo)
+                loop = scheduler.run(queue, done, should_stop=lambda: stop.requested,
+                                     idle_timeout_s=idle_timeout_s)
+                writer.flush()
+            missing = len({k for s in shards for k in s.sample_keys() + s.perplexity_keys()} - done)
+            if missing == 0:
+                status = "finished"  # a signal after the last sample stopped nothing
+            else:
+                status = "interrupted" if stop.requested else "incomplete"
             for sid, err in loop.failed_shards:
                 console.print(f"[red]shard {sid} failed twice:[/red] {err}")
-        if loop.unplaceable:
-            console.print(f"[yellow]{len(loop.unplaceable)} shards had no eligible node[/yellow]")
-    except KeyboardInterrupt:
-        status = "interrupted"
-        console.print(f"interrupted; finish it with: lqbench run --resume {run_id} --db {db}")
-    finally:
-        try:
-            writer.flush()
+            if loop.unplaceable:
+                console.print(f"[yellow]{len(loop.unplaceable)} shards had no eligible node[/yellow]")
         finally:
-            scheduler.shutdown()
-            if owns_ray:
-                session.shutdown()
-            if Path(db).exists():
-                try:
-                    store.finish_run(run_id, status)
-                except LqbenchError:
-                    pass
-    summary = RunSummary(run_id=run_id, status=status, samples_written=writer.written,
-                         seconds=time.monotonic() - t_start, lost_nodes=list(loop.lost_nodes) if loop else [],
-                         failed_shards=list(loop.failed_shards) if loop else [])
-    summary.rows = summary_rows(db, run_id)
-    print_summary(summary, db, console)
-    if status == "interrupted":
-        raise KeyboardInterrupt
-    return summary
+            try:
+                writer.flush()
+            finally:
+                if state.recorded:
+                    try:
+                        store.finish_run(run_id, status)
+                        state.status = status
+                    except LqbenchError:
+                        pass
+        # 4. Say how it ended while Ray still runs: stopping Ray takes seconds, and a signal
+        # then must find everything recorded and said. (Ray's C++ core puts SIGTERM back to
+        # the default action when it shuts down, so a SIGTERM then ends the process at once.)
+        summary = RunSummary(run_id=run_id, status=status, samples_written=writer.written,
+                             seconds=time.monotonic() - t_start, lost_nodes=list(loop.lost_nodes),
+                             failed_shards=list(loop.failed_shards))
+        if status == "interrupted":
+            summary.stop_signal = stop.signum
+            _say(console, state.line())
+        else:
+            summary.rows = summary_rows(db, run_id)
+            print_summary(summary, db, console)
+        state.said = True
+        return summary
+    finally:
+        scheduler.shutdown()
+        if owns_ray:
+            session.shutdown()
+        stop.install()  # Ray's shutdown reset SIGTERM behind Python's back
+
+
+def _say(console, line: str) -> None:
+    """One line, never wrapped or marked up (paths may contain [brackets])."""
+    console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 SUMMARY_SQL = """
