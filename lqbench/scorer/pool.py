@@ -104,19 +104,26 @@ class _Worker:
         self.ready = False
         self.started = time.monotonic()
         self.jobs: collections.deque = collections.deque()  # sent, not answered; the first is running
+        self.jobs_bytes = 0  # the programs of `jobs`, in bytes
         self.job_started = 0.0  # when the first of `jobs` started running
 
     def send(self, job, program: bytes) -> None:
         if not self.jobs:
             self.job_started = time.monotonic()
         self.jobs.append(job)
+        self.jobs_bytes += len(program)
         write_all(self.wfd, _HEADER.pack(len(program)) + program)
 
     def answered(self):
         """The running job got its verdict; the next queued one starts now."""
         job = self.jobs.popleft()
+        self.jobs_bytes -= len(job.program)
         self.job_started = time.monotonic()
         return job
+
+    def waiting_bytes(self) -> int:
+        """Bytes of the programs queued behind the running one (they sit in the pipe)."""
+        return self.jobs_bytes - len(self.jobs[0].program) if self.jobs else 0
 
     def read_available(self) -> bool:
         """Pull what the pipe holds into the buffer; False at end of file (the worker died)."""
@@ -390,8 +397,7 @@ class ScorerPool:
                 if not worker.ready or len(worker.jobs) >= depth:
                     continue
                 if worker.jobs and (time.monotonic() - worker.job_started > STEAL_AFTER_S
-                                    or sum(len(j.program) for j in list(worker.jobs)[1:])
-                                    + len(self._peek_program()) > PIPELINE_MAX_BYTES):
+                                    or worker.waiting_bytes() + len(self._peek_program()) > PIPELINE_MAX_BYTES):
                     continue  # don't queue behind a slow program, nor more than the pipe holds
                 job = self._next_job()
                 if job is None:
