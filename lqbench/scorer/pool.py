@@ -48,8 +48,11 @@ KILL_GRACE_S = 0.05
 STARTUP_TIMEOUT_S = 60.0
 # Programs sent ahead to a busy worker, so it never waits for this process (which may be
 # descheduled on a loaded machine), and how many bytes may wait in its pipe (below the
-# kernel's 64 KiB pipe buffer, so that sending never blocks the dispatcher).
-PIPELINE_DEPTH = 8
+# kernel's 64 KiB pipe buffer, so that sending never blocks the dispatcher). Deep enough that
+# a worker does not run dry while the dispatcher naps BATCH_WAIT_S (a 1 ms sleep takes ~2 ms
+# on a small VM, and a program ~0.2 ms): with depth 8, 2,982 programs took 0.78 s, with 32
+# 0.64 s (2 workers, same machine, same run).
+PIPELINE_DEPTH = 32
 PIPELINE_MAX_BYTES = 48 << 10
 # When every worker has at least this many programs queued, the dispatcher waits BATCH_WAIT_S
 # before reading answers, to take several at once.
