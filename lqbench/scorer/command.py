@@ -26,13 +26,18 @@ def score_command(paths: list[Path], out: Path, lua: str, timeout: float, jobs: 
         TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[passed]} passed"),
         TimeRemainingColumn(), console=console, disable=quiet, transient=False,
     )
-    state = {"task": None, "passed": 0, "pending": 0, "shown_at": 0.0}
+    state = {"task": None, "total": None, "scored": 0, "passed": 0, "pending": 0, "shown_at": 0.0}
 
     def on_start(total: int) -> None:
+        state["total"] = total
         state["task"] = progress.add_task("scoring", total=total, passed=0)
+
+    def count(source, verdict) -> None:
+        state["scored"] += 1
 
     def on_verdict(source, verdict) -> None:
         # redrawing costs more than scoring a program: move the bar at most every 50 ms
+        state["scored"] += 1
         state["passed"] += verdict.passed
         state["pending"] += 1
         now = time.monotonic()
@@ -40,14 +45,20 @@ def score_command(paths: list[Path], out: Path, lua: str, timeout: float, jobs: 
             progress.update(state["task"], advance=state["pending"], passed=state["passed"])
             state["pending"], state["shown_at"] = 0, now
 
-    with progress:
-        run = score_paths(paths, out, limits=limits, jobs=jobs, strict=strict, on_start=on_start,
-                          on_verdict=None if quiet else on_verdict, pool=pool)
-        if state["task"] is not None:
-            progress.update(state["task"], advance=state["pending"], passed=state["passed"])
+    try:
+        with progress:
+            run = score_paths(paths, out, limits=limits, jobs=jobs, strict=strict, on_start=on_start,
+                              on_verdict=count if quiet else on_verdict, pool=pool)
+            if state["task"] is not None:
+                progress.update(state["task"], advance=state["pending"], passed=state["passed"])
+    except KeyboardInterrupt:  # Ctrl-C: score_paths has stopped the workers and removed the partial file
+        total = state["total"] if state["total"] is not None else "?"
+        console.print(f"interrupted: {state['scored']} of {total} programs scored; {out} not written",
+                      highlight=False, markup=False, soft_wrap=True)
+        return 130
 
     for issue in run.issues:
-        console.print(f"[yellow]skipped[/] {issue}", highlight=False, markup=True)
+        console.print(f"[yellow]skipped[/] {issue}", highlight=False, markup=True, soft_wrap=True)
     table = Table(title=f"{run.total} programs scored with Lua {lua} in {run.seconds:.2f} s"
                         f" ({run.total / run.seconds if run.seconds else 0:.0f}/s)")
     table.add_column("status")
@@ -60,5 +71,5 @@ def score_command(paths: list[Path], out: Path, lua: str, timeout: float, jobs: 
     if run.issues:
         table.add_row("skipped input lines", str(len(run.issues)), "")
     console.print(table)
-    console.print(f"results: {run.out}", highlight=False)
+    console.print(f"results: {run.out}", highlight=False, soft_wrap=True)
     return 1 if run.issues else 0

@@ -1,7 +1,9 @@
 """`lqbench score` inputs (files, directories, MultiPL-E JSONL) and the command itself."""
 
 import json
+import signal
 import subprocess
+import time
 import sys
 
 import pytest
@@ -95,3 +97,28 @@ def test_score_command_reports_skipped_lines_and_bad_input(inputs):
     assert missing.stderr.strip().splitlines() == [f"error: no such file or directory: {inputs / 'missing.lua'}"]
     bad_lua = _cli(inputs / "dir", "--out", inputs / "out3.jsonl", "--lua", "4.0", cwd=inputs)
     assert bad_lua.returncode == 2 and "unknown Lua version" in bad_lua.stderr
+
+
+def test_ctrl_c_stops_scoring_with_one_line_and_writes_nothing(tmp_path):
+    programs = tmp_path / "programs"
+    programs.mkdir()
+    (programs / "a.lua").write_text("os.exit(0)")
+    (programs / "b.lua").write_text("while true do end")  # holds the only worker for a minute
+    (programs / "c.lua").write_text("os.exit(0)")
+    out = tmp_path / "out.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "lqbench.cli", "score", str(programs), "--out", str(out),
+                             "--jobs", "1", "--timeout", "60", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    partial = tmp_path / "out.jsonl.tmp"
+    deadline = time.monotonic() + 60
+    while not partial.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert partial.exists(), "scoring never started"
+    time.sleep(0.5)  # a.lua is scored (unless the machine is slow), b.lua is running
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert stdout == ""
+    lines = stderr.strip().splitlines()
+    assert lines in ([f"interrupted: {n} of 3 programs scored; {out} not written"] for n in (0, 1)), lines
+    assert not out.exists() and not partial.exists()
