@@ -62,6 +62,11 @@ local clock, sethook, getinfo = real_os.clock, real_debug.sethook, real_debug.ge
 local set_any_metatable, upvaluejoin = real_debug.setmetatable, real_debug.upvaluejoin
 local format, byte, sub, find, gsub = string.format, string.byte, string.sub, string.find, string.gsub
 local randomseed = math.randomseed
+-- The string metatable as the string library made it: in 5.4 it also holds __add, __sub, ...
+-- (string arithmetic such as "10" + 1 goes through them), so each program gets a copy of all
+-- of it, not just an __index.
+local STRING_METATABLE = {}
+for k, v in next, getmetatable('') do STRING_METATABLE[k] = v end
 local co_create, co_resume, co_wrap, co_close = coroutine.create, coroutine.resume, coroutine.wrap, coroutine.close
 local jit = rawget(G, 'jit')
 local VERSION = _VERSION
@@ -239,7 +244,9 @@ env.string, env.table, env.math = p_string, p_table, p_math
 env.utf8, env.bit32, env.bit = copy(utf8), copy(bit32), copy(bit)
 env.arg = { [0] = 'program.lua', [-1] = 'lua' }
 -- `("x"):upper()` finds this program's string table, whatever the last program did
-set_any_metatable('', { __index = p_string })
+local p_string_metatable = copy(STRING_METATABLE)
+p_string_metatable.__index = p_string
+set_any_metatable('', p_string_metatable)
 if RESEED_PER_PROGRAM then
     randomseed()
 end

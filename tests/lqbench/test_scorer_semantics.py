@@ -22,6 +22,14 @@ def T(body):
 
 
 CASES = [
+    # string arithmetic: coerced through the string metatable's __add etc. (5.4), as in lua.c
+    ('str_arith_coerces', 'assertion_failure',
+     T("local function f(n) return tostring(n) + tostring(1) end function test_a() lu.assertEquals(f(1), '11') end")),
+    ('str_arith_value', 'pass', T("function test_a() lu.assertEquals('10' + 1, 11) lu.assertEquals('3' * '4', 12) "
+                                  "lu.assertEquals(-'2', -2) lu.assertEquals('7' // 2, 3) end")),
+    ('str_arith_not_a_number', 'runtime_error', T("function test_a() return 'a' + 1 end")),
+    ('str_metatable_shape', 'pass', T("function test_a() local mt = getmetatable('') lu.assertEquals(mt.__index, string) "
+                                      "lu.assertEquals(type(mt.__add), 'function') lu.assertEquals(type(mt.__unm), 'function') end")),
     ('eq_int_float', 'pass', T("function test_a() lu.assertEquals(3, 3.0) end")),
     ('eq_float_exact', 'assertion_failure', T("function test_a() lu.assertEquals(0.1+0.2, 0.3) end")),
     ('eq_nested', 'pass', T("function test_a() lu.assertEquals({1,{2,{3}},a={b=1}}, {1,{2,{3}},a={b=1}}) end")),
