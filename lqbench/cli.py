@@ -350,6 +350,12 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except SystemExit as exc:
+        # typer turns a Ctrl-C that no command handled into a silent exit 130 (raising its Exit
+        # "from" the KeyboardInterrupt); commands that handle it say more and exit on their own
+        if exc.code == 130 and isinstance(getattr(exc.__context__, "__cause__", None), KeyboardInterrupt):
+            typer.echo("interrupted", err=True)
+        raise
 
 
 if __name__ == "__main__":
