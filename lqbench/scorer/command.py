@@ -59,8 +59,9 @@ def score_command(paths: list[Path], out: Path, lua: str, timeout: float, jobs: 
 
     for issue in run.issues:
         console.print(f"[yellow]skipped[/] {issue}", highlight=False, markup=True, soft_wrap=True)
-    table = Table(title=f"{run.total} programs scored with Lua {lua} in {run.seconds:.2f} s"
-                        f" ({run.total / run.seconds if run.seconds else 0:.0f}/s)")
+    console.print(f"{run.total} programs scored with Lua {lua} in {run.seconds:.2f} s"
+                  f" ({run.total / run.seconds if run.seconds else 0:.0f}/s)", highlight=False, soft_wrap=True)
+    table = Table()
     table.add_column("status")
     table.add_column("programs", justify="right")
     table.add_column("share", justify="right")
