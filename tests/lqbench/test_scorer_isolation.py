@@ -186,3 +186,22 @@ def test_a_polluter_and_the_probe_in_one_pool_worker(pristine):
     with ScorerPool(jobs=1, limits=LIMITS) as pool:
         verdicts = list(pool.score_many(interleaved))
     assert [v.error for v in verdicts[1::2]] == [pristine] * len(programs)
+
+
+@pytest.mark.parametrize("lua", ["5.1", "5.2", "5.3", "5.4", "5.5", "luajit"])
+def test_every_lua_version_keeps_programs_apart(lua):
+    sandbox = LuaSandbox(ScoreLimits(timeout_s=0.5, memory_mb=64, lua=lua))
+    polluter = ("lu = require('luaunit'); lu.assertEquals = function() end; string.upper = nil; "
+                "getmetatable('').__index = {}; POLLUTED = true; table.insert = nil")
+    probe = ("lu = require('luaunit')\n"
+             "function test_world() lu.assertEquals(POLLUTED, nil) lu.assertEquals(('a'):upper(), 'A') "
+             "lu.assertEquals(type(table.insert), 'function') lu.assertEquals(getmetatable('').__index, string) end\n"
+             "function test_luaunit() lu.assertEquals({1}, {2}) end\n"
+             "os.exit(lu.LuaUnit.run())")
+    first = sandbox.run(probe)
+    sandbox.run(polluter)
+    second = sandbox.run(probe)
+    assert sandbox.states_made == 1  # the probe really ran in the polluted program's state
+    # only test_luaunit fails (its assertEquals is the real one): the same verdict both times
+    assert first.status == second.status == "assertion_failure"
+    assert first.error == second.error and "test_luaunit" in second.error
