@@ -85,6 +85,21 @@ def _worker_paths() -> list[str]:
     return paths
 
 
+# glibc's fast bins defer merging freed chunks until a later large allocation: after a
+# program that recursed until Lua's stack overflowed (200k CallInfos freed when its state is
+# closed), making the next Lua state took 13-18 ms instead of 0.3 ms. Without fast bins
+# frees merge at once; on 2,982 programs in one process, time outside the programs fell
+# from ~35 to ~8 us per program. Other allocators (macOS) ignore the variable.
+_MALLOC_TUNABLE = "glibc.malloc.mxfast=0"
+
+
+def _worker_environment() -> dict:
+    env = dict(os.environ)
+    tunables = [t for t in env.get("GLIBC_TUNABLES", "").split(":") if t and not t.startswith("glibc.malloc.mxfast=")]
+    env["GLIBC_TUNABLES"] = ":".join(tunables + [_MALLOC_TUNABLE])
+    return env
+
+
 class _Worker:
     """One worker process and the parent's end of its pipes."""
 
@@ -100,6 +115,7 @@ class _Worker:
             close_fds=True,
             start_new_session=True,  # Ctrl-C in a terminal goes to the parent only
             bufsize=0,
+            env=_worker_environment(),
         )
         self.wfd = self.proc.stdin.fileno()
         self.rfd = self.proc.stdout.fileno()

@@ -217,3 +217,12 @@ def test_reference_outcomes_are_read_like_ours(rc, out, err, compiles, status):
     verdict = classify(rc, out, err, False, 1.0, "/usr/bin/lua5.4", (lambda: compiles) if compiles is not None else None)
     assert verdict.status == status
     assert classify(None, b"", b"", True, 1.0).status == "timeout"
+
+
+def test_workers_get_glibc_fast_bins_off_and_keep_other_tunables(monkeypatch):
+    from lqbench.scorer.pool import _worker_environment
+
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=3:glibc.malloc.mxfast=64")
+    assert _worker_environment()["GLIBC_TUNABLES"].split(":") == ["glibc.malloc.tcache_count=3", "glibc.malloc.mxfast=0"]
+    monkeypatch.delenv("GLIBC_TUNABLES")
+    assert _worker_environment()["GLIBC_TUNABLES"] == "glibc.malloc.mxfast=0"
