@@ -219,10 +219,11 @@ def test_reference_outcomes_are_read_like_ours(rc, out, err, compiles, status):
     assert classify(None, b"", b"", True, 1.0).status == "timeout"
 
 
-def test_workers_get_glibc_fast_bins_off_and_keep_other_tunables(monkeypatch):
+def test_workers_get_our_malloc_tunables_and_keep_other_ones(monkeypatch):
     from lqbench.scorer.pool import _worker_environment
 
+    ours = ["glibc.malloc.mxfast=0", f"glibc.malloc.trim_threshold={64 << 20}", f"glibc.malloc.top_pad={32 << 20}"]
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=3:glibc.malloc.mxfast=64")
-    assert _worker_environment()["GLIBC_TUNABLES"].split(":") == ["glibc.malloc.tcache_count=3", "glibc.malloc.mxfast=0"]
+    assert _worker_environment()["GLIBC_TUNABLES"].split(":") == ["glibc.malloc.tcache_count=3", *ours]
     monkeypatch.delenv("GLIBC_TUNABLES")
-    assert _worker_environment()["GLIBC_TUNABLES"] == "glibc.malloc.mxfast=0"
+    assert _worker_environment()["GLIBC_TUNABLES"].split(":") == ours
