@@ -8,7 +8,7 @@ its own (possibly threaded, e.g. a Ray actor's) process without exec.
 Workers are started with `subprocess` rather than `multiprocessing`: a multiprocessing
 spawn/forkserver child re-imports the parent's `__main__` (inside Ray that is Ray's worker
 script, a second of imports per worker) and inherits the parent's `sys.path`. Ours run
-`python -I -S -c ...` (no environment variables, no site) with the directories that hold
+`python -I -S -c ...` (no PYTHON* variables, no site) with the directories that hold
 the `lqbench` and `lupa` packages put first on their path, so they start in a few tens of ms
 and do not depend on how the parent's sys.path was arranged.
 
