@@ -204,22 +204,14 @@ def score_paths(paths: list[Path], out: Path, limits=None, jobs: int | None = No
 
     started = time.perf_counter()
     out = Path(out)
-    problem = None
-    if out.parent and not out.parent.exists():
-        problem = f"output directory does not exist: {out.parent}"
-    missing = [p for p in paths if not Path(p).exists()]
-    if missing:
-        problem = f"no such file or directory: {missing[0]}"
-    if problem is not None:
-        if pool is not None:
-            pool.close()
-        raise LqbenchError(problem)
     if pool is None:
         pool = ScorerPool(jobs=jobs, limits=limits or ScoreLimits())
     counts = {status: 0 for status in VERDICTS}
     partial = out.with_name(out.name + ".tmp")
-    try:  # the workers start up while the inputs are read
-        programs, issues = collect_programs(paths, strict=strict)
+    try:  # the workers start up while the inputs are read; any error below closes them
+        programs, issues = collect_programs(paths, strict=strict)  # a missing path: one clear error
+        if out.parent and not out.parent.exists():
+            raise LqbenchError(f"output directory does not exist: {out.parent}")
         if on_start is not None:
             on_start(len(programs))
         with open(partial, "w", encoding="utf-8") as sink, pool:
