@@ -103,7 +103,7 @@ class LlamaGenerator:
                  reuse_prefix: bool = False):
         """`reuse_prefix=True` keeps the KV cache between calls so a prompt sharing a prefix with the
         previous call only evaluates the rest (faster, but prompt_tokens/prompt_ms then count only
-        that rest) — only when a plan asks for it."""
+        that rest). A library option: no plan key turns it on, so runs never reuse prefixes."""
         from lqbench.gguf_meta import check_magic
 
         check_magic(model_path)
