@@ -1,7 +1,12 @@
-"""The head's live view: one overall bar, and per node its shards done, current model and tok/s."""
+"""The head's live view: one overall bar, and per node its shards done, current model and tok/s.
+
+When stdout is not a terminal (nohup, CI, a service's log) a live view would print nothing until
+the end, so the view is one plain line per finished shard (and per lost node) instead.
+"""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 
@@ -29,9 +34,18 @@ class RunProgress:
         self._live = None
         self._progress = None
         self._task = None
+        self._plain = False  # one line per event instead of a live view
+        self._done = 0
+        self._started = time.monotonic()
 
     def __enter__(self):
+        self._started = time.monotonic()
         if self.enabled:
+            import sys
+
+            if not sys.stdout.isatty():
+                self._plain = True
+                return self
             from rich.console import Group
             from rich.live import Live
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -64,6 +78,13 @@ class RunProgress:
         if self._live is not None:
             self._live.update(self._render())
 
+    def _line(self, what: str) -> None:
+        if not self._plain:
+            return
+        elapsed = time.monotonic() - self._started
+        minutes, seconds = divmod(int(elapsed), 60)
+        print(f"[{minutes:d}:{seconds:02d}] {self._done}/{self.total} {self.title}; {what}", flush=True)
+
     def node(self, name: str) -> NodeView:
         return self.nodes.setdefault(name, NodeView(name))
 
@@ -76,6 +97,7 @@ class RunProgress:
         v.samples += 1
         v.gen_tokens += gen_tokens or 0
         v.gen_ms += gen_ms or 0.0
+        self._done += 1
         if self._progress is not None:
             self._progress.advance(self._task)
         self._refresh()
@@ -83,16 +105,20 @@ class RunProgress:
     def shard_done(self, name: str) -> None:
         v = self.node(name)
         v.shards_done += 1
+        self._line(f"{name}: shard of {v.current} done ({v.shards_done} shards, {v.samples} samples, "
+                   f"{v.tok_s:.1f} gen tok/s)")
         v.current = "idle"
         self._refresh()
 
     def lost(self, name: str) -> None:
         self.node(name).state = "lost"
         self.node(name).current = "-"
+        self._line(f"{name}: lost")
         self._refresh()
 
     def advance(self, n: int) -> None:
         """Count samples done before this session (a resumed run)."""
+        self._done += n
         if self._progress is not None and n:
             self._progress.advance(self._task, n)
 
