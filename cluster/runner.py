@@ -265,6 +265,7 @@ def _run_plan(plan: Plan, *, db: Path, address, token, resume, progress, n_threa
                     settings = {k: plan.perplexity.get(k) for k in ("n_ctx", "max_tokens")}
                     shards += make_perplexity_shards(run_id, ladders, corpus, text, settings, plan.inference)
                 state.planned = {k for s in shards for k in s.sample_keys()}
+                wanted = state.planned | {k for s in shards for k in s.perplexity_keys()}
                 todo = [s for s in (sh.without(done) for sh in shards) if s is not None]
                 view.set_total(len(state.planned))
                 view.advance(state.kept())
@@ -272,8 +273,7 @@ def _run_plan(plan: Plan, *, db: Path, address, token, resume, progress, n_threa
                 loop = scheduler.run(queue, done, should_stop=lambda: stop.requested,
                                      idle_timeout_s=idle_timeout_s)
                 writer.flush()
-            missing = len({k for s in shards for k in s.sample_keys() + s.perplexity_keys()} - done)
-            if missing == 0:
+            if not wanted - done:
                 status = "finished"  # a signal after the last sample stopped nothing
             else:
                 status = "interrupted" if stop.requested else "incomplete"

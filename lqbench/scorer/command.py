@@ -32,12 +32,11 @@ def score_command(paths: list[Path], out: Path, lua: str, timeout: float, jobs: 
         state["total"] = total
         state["task"] = progress.add_task("scoring", total=total, passed=0)
 
-    def count(source, verdict) -> None:
-        state["scored"] += 1
-
     def on_verdict(source, verdict) -> None:
+        state["scored"] += 1  # for the Ctrl-C line, also when quiet
+        if quiet:
+            return
         # redrawing costs more than scoring a program: move the bar at most every 50 ms
-        state["scored"] += 1
         state["passed"] += verdict.passed
         state["pending"] += 1
         now = time.monotonic()
@@ -48,7 +47,7 @@ def score_command(paths: list[Path], out: Path, lua: str, timeout: float, jobs: 
     try:
         with progress:
             run = score_paths(paths, out, limits=limits, jobs=jobs, strict=strict, on_start=on_start,
-                              on_verdict=count if quiet else on_verdict, pool=pool)
+                              on_verdict=on_verdict, pool=pool)
             if state["task"] is not None:
                 progress.update(state["task"], advance=state["pending"], passed=state["passed"])
     except KeyboardInterrupt:  # Ctrl-C: score_paths has stopped the workers and removed the partial file
