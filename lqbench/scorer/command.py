@@ -1,9 +1,49 @@
-"""The console side of `lqbench score`: a progress bar while scoring, a summary by status after."""
+"""The console side of `lqbench score`: a progress bar while scoring, a summary by status after.
+
+The bar is drawn only on a terminal and without --quiet; only then is rich imported (it costs
+more start-up than scoring a few hundred programs). Everything else is plain lines on stderr.
+"""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
+
+
+class _Bar:
+    """rich's progress bar, moved at most every 50 ms: redrawing costs more than a program."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[passed]} passed"), TimeRemainingColumn(),
+                                 console=Console(stderr=True), transient=False)
+        self.task = None
+        self.passed = self.pending = 0
+        self.shown_at = 0.0
+
+    def start(self, total: int) -> None:
+        self.task = self.progress.add_task("scoring", total=total, passed=0)
+
+    def advance(self, passed: bool) -> None:
+        self.passed += passed
+        self.pending += 1
+        now = time.monotonic()
+        if now - self.shown_at >= 0.05:
+            self.show()
+            self.shown_at = now
+
+    def show(self) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, advance=self.pending, passed=self.passed)
+            self.pending = 0
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def score_command(paths: list[Path], out: Path, lua: str, timeout: float, jobs: int | None,
@@ -12,64 +52,49 @@ def score_command(paths: list[Path], out: Path, lua: str, timeout: float, jobs: 
     from lqbench.scorer import ScoreLimits, ScorerPool
 
     limits = ScoreLimits(timeout_s=timeout, memory_mb=memory_mb, lua=lua, fresh_state=fresh_state)
-    pool = ScorerPool(jobs=jobs, limits=limits)  # its workers boot while rich is imported
-
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    from rich.table import Table
+    pool = ScorerPool(jobs=jobs, limits=limits)  # its workers boot while the rest is imported
 
     from lqbench.records import VERDICTS
     from lqbench.scorer.files import score_paths
 
-    console = Console(stderr=True)
-    progress = Progress(
-        TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[passed]} passed"),
-        TimeRemainingColumn(), console=console, disable=quiet, transient=False,
-    )
-    state = {"task": None, "total": None, "scored": 0, "passed": 0, "pending": 0, "shown_at": 0.0}
+    bar = _Bar() if not quiet and sys.stderr.isatty() else None
+    counted = {"total": None, "scored": 0}
 
     def on_start(total: int) -> None:
-        state["total"] = total
-        state["task"] = progress.add_task("scoring", total=total, passed=0)
+        counted["total"] = total
+        if bar is not None:
+            bar.start(total)
 
     def on_verdict(source, verdict) -> None:
-        state["scored"] += 1  # for the Ctrl-C line, also when quiet
-        if quiet:
-            return
-        # redrawing costs more than scoring a program: move the bar at most every 50 ms
-        state["passed"] += verdict.passed
-        state["pending"] += 1
-        now = time.monotonic()
-        if now - state["shown_at"] >= 0.05:
-            progress.update(state["task"], advance=state["pending"], passed=state["passed"])
-            state["pending"], state["shown_at"] = 0, now
+        counted["scored"] += 1  # for the Ctrl-C line
+        if bar is not None:
+            bar.advance(verdict.passed)
 
     try:
-        with progress:
+        if bar is None:
             run = score_paths(paths, out, limits=limits, jobs=jobs, strict=strict, on_start=on_start,
                               on_verdict=on_verdict, pool=pool)
-            if state["task"] is not None:
-                progress.update(state["task"], advance=state["pending"], passed=state["passed"])
+        else:
+            with bar.progress:
+                run = score_paths(paths, out, limits=limits, jobs=jobs, strict=strict, on_start=on_start,
+                                  on_verdict=on_verdict, pool=pool)
+                bar.show()
     except KeyboardInterrupt:  # Ctrl-C: score_paths has stopped the workers and removed the partial file
-        total = state["total"] if state["total"] is not None else "?"
-        console.print(f"interrupted: {state['scored']} of {total} programs scored; {out} not written",
-                      highlight=False, markup=False, soft_wrap=True)
+        total = counted["total"] if counted["total"] is not None else "?"
+        _say(f"interrupted: {counted['scored']} of {total} programs scored; {out} not written")
         return 130
 
     for issue in run.issues:
-        console.print(f"[yellow]skipped[/] {issue}", highlight=False, markup=True, soft_wrap=True)
-    console.print(f"{run.total} programs scored with Lua {lua} in {run.seconds:.2f} s"
-                  f" ({run.total / run.seconds if run.seconds else 0:.0f}/s)", highlight=False, soft_wrap=True)
-    table = Table()
-    table.add_column("status")
-    table.add_column("programs", justify="right")
-    table.add_column("share", justify="right")
-    for status in VERDICTS:
-        n = run.counts.get(status, 0)
-        if n:
-            table.add_row(status, str(n), f"{100.0 * n / run.total:.1f} %")
+        _say(f"skipped {issue}")
+    _say(f"{run.total} programs scored with Lua {lua} in {run.seconds:.2f} s"
+         f" ({run.total / run.seconds if run.seconds else 0:.0f}/s)")
+    rows = [(status, str(n), f"{100.0 * n / run.total:.1f} %") for status in VERDICTS
+            if (n := run.counts.get(status, 0))]
     if run.issues:
-        table.add_row("skipped input lines", str(len(run.issues)), "")
-    console.print(table)
-    console.print(f"results: {run.out}", highlight=False, soft_wrap=True)
+        rows.append(("skipped input lines", str(len(run.issues)), ""))
+    width = max([len("status")] + [len(r[0]) for r in rows])
+    _say(f"  {'status':<{width}}  {'programs':>8}  {'share':>7}")
+    for status, n, share in rows:
+        _say(f"  {status:<{width}}  {n:>8}  {share:>7}")
+    _say(f"results: {run.out}")
     return 1 if run.issues else 0

@@ -85,7 +85,11 @@ def test_score_command_end_to_end(inputs):
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in (inputs / "out.jsonl").read_text().splitlines()]
     assert [r["status"] for r in records] == ["syntax_error", "pass"]
-    assert "pass" in done.stderr and "syntax_error" in done.stderr  # the summary by status
+    lines = done.stderr.splitlines()  # the summary by status
+    assert lines[0].startswith("2 programs scored with Lua 5.4 in ")
+    assert [line.split() for line in lines[1:]] == [["status", "programs", "share"], ["pass", "1", "50.0", "%"],
+                                                   ["syntax_error", "1", "50.0", "%"],
+                                                   ["results:", str(inputs / "out.jsonl")]]
 
 
 def test_score_command_reports_skipped_lines_and_bad_input(inputs):
