@@ -1,11 +1,13 @@
-"""A corpus of model-written-style MultiPL-E Lua programs for bench_scorer.py.
+"""The corpus of MultiPL-E Lua programs that bench_scorer.py scores both ways.
 
-Sources, all deterministic for a given seed:
+Sources (the mutants are deterministic for a given seed):
 - the built-in `lqbench-lua` suite: every reference solution and every known-wrong solution;
 - systematic mutations of the reference completions, in the shapes model errors take:
   flipped comparisons and arithmetic, off-by-one constants and indices, and/or swaps, a deleted
   or duplicated line, a completion cut off mid-function (max tokens), a misspelled local,
   Python habits (len(xs), xs.append, !=, elif, str()), wrong returns, debug prints;
+- model-written: completions the demo model wrote for the built-in tasks (bench/data/model_written.jsonl,
+  made by bench/model_corpus_plan.toml and bench/export_model_corpus.py);
 - optionally, real completions from a results DuckDB (`samples` joined to `tasks`).
 
 Each program is `prompt + completion + "\\n" + tests`, exactly as MultiPL-E builds it.
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class CorpusProgram:
     id: str
-    source: str      # reference | wrong | mutant | db
+    source: str      # reference | wrong | mutant | model-written | db
     program: str
 
 
@@ -161,41 +163,26 @@ def db_corpus(path: str, limit: int | None = None) -> list[CorpusProgram]:
     return out
 
 
-def demo_model_corpus(cache: str, temperatures=(0.0,), max_tokens: int = 128, n_threads: int | None = None,
-                      generate: bool = True) -> list[CorpusProgram]:
-    """Completions of the demo model (Gemma 3 270M, Q4_K_M) for the built-in tasks, one per
-    temperature (greedy first), cached as JSONL at `cache` so that they are generated once;
-    with generate=False only what the cache already holds."""
+def model_written_corpus(path: str) -> list[CorpusProgram]:
+    """Completions a model wrote for the built-in tasks, as bench/export_model_corpus.py stores
+    them (one JSON object per line with at least task_id and completion), each joined to its
+    task again: `prompt + completion + "\\n" + tests`. Rows of tasks the suite no longer has are
+    skipped; identical programs count once."""
     import json
     from pathlib import Path
 
-    from lqbench.generation import LlamaGenerator, SamplingParams
     from lqbench.tasks import load_builtin
 
-    suite = load_builtin()
-    path = Path(cache)
-    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-    done = {(r["task_id"], r["temperature"]) for r in rows}
-    todo = [(t, temp) for temp in temperatures for t in suite.tasks if (t.task_id, temp) not in done]
-    if not generate:
-        todo = []
-    if todo:
-        from lqbench.models import resolve_model
-
-        generator = LlamaGenerator(resolve_model("demo:gemma-3-270m").path, n_threads=n_threads)
-        try:
-            with path.open("a") as sink:
-                for task, temp in todo:
-                    params = SamplingParams(temperature=temp, top_k=1 if temp == 0 else 40, top_p=0.95,
-                                            max_tokens=max_tokens, seed=1)
-                    completion = generator.generate(task.prompt, params, stop=task.stop_tokens)
-                    row = {"task_id": task.task_id, "temperature": temp, "completion": completion.text}
-                    sink.write(json.dumps(row) + "\n")
-                    sink.flush()
-                    rows.append(row)
-        finally:
-            generator.close()
-    by_id = suite.by_id()
-    return [CorpusProgram(f"demo/{r['task_id']}/t{r['temperature']}", "demo-model",
-                          by_id[r["task_id"]].program(r["completion"]))
-            for r in rows if r["task_id"] in by_id]
+    by_id = load_builtin().by_id()
+    out, seen = [], set()
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        row = json.loads(line)
+        task = by_id.get(row["task_id"])
+        if task is None:
+            continue
+        program = task.program(row["completion"])
+        if program not in seen:
+            seen.add(program)
+            ident = f"model/{row.get('quant', '?')}/t{row.get('temperature', '?')}/{row['task_id']}/{row.get('sample_idx', n)}"
+            out.append(CorpusProgram(ident, "model-written", program))
+    return out

@@ -222,7 +222,8 @@ def test_reference_outcomes_are_read_like_ours(rc, out, err, compiles, status):
 def test_workers_get_our_malloc_tunables_and_keep_other_ones(monkeypatch):
     from lqbench.scorer.pool import _worker_environment
 
-    ours = ["glibc.malloc.mxfast=0", f"glibc.malloc.trim_threshold={64 << 20}", f"glibc.malloc.top_pad={32 << 20}"]
+    ours = ["glibc.malloc.mxfast=0", f"glibc.malloc.trim_threshold={64 << 20}", f"glibc.malloc.top_pad={32 << 20}",
+            "glibc.malloc.hugetlb=1", f"glibc.malloc.mmap_threshold={16 << 20}"]
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=3:glibc.malloc.mxfast=64")
     assert _worker_environment()["GLIBC_TUNABLES"].split(":") == ["glibc.malloc.tcache_count=3", *ours]
     monkeypatch.delenv("GLIBC_TUNABLES")
