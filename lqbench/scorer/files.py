@@ -32,12 +32,18 @@ JSON_SUFFIXES = (".jsonl", ".json")
 
 @dataclass
 class ProgramSource:
-    """One program to score and where it came from."""
+    """One program to score and where it came from. A `.lua` file's bytes are read when
+    first needed (`load`), so scoring starts while later files are still unread."""
 
     path: str
-    program: bytes
+    program: bytes | None  # None: not read yet (see load)
     line: int | None = None
     id: str | None = None
+
+    def load(self) -> bytes:
+        if self.program is None:
+            self.program = _read_bytes(self.path)
+        return self.program
 
     def record_fields(self) -> dict:
         out = {"path": self.path}
@@ -140,8 +146,10 @@ def _read_json_file(path: Path, issues: list[Issue], strict: bool) -> Iterator[P
         yield from take(obj, line_no)
 
 
-def collect_programs(paths: list[Path], strict: bool = False) -> tuple[list[ProgramSource], list[Issue]]:
-    """All programs named by `paths`, in order, and the input lines that were skipped."""
+def collect_programs(paths: list[Path], strict: bool = False,
+                     lazy: bool = False) -> tuple[list[ProgramSource], list[Issue]]:
+    """All programs named by `paths`, in order, and the input lines that were skipped.
+    With `lazy`, `.lua` files are listed but read only by ProgramSource.load."""
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
         raise LqbenchError(f"no such file or directory: {missing[0]}")
@@ -151,21 +159,29 @@ def collect_programs(paths: list[Path], strict: bool = False) -> tuple[list[Prog
         path = Path(raw)
         if path.is_dir():
             for lua in _lua_files_below(str(path)):
-                programs.append(ProgramSource(lua, _read_bytes(lua)))
+                programs.append(ProgramSource(lua, None if lazy else _read_bytes(lua)))
         elif path.name.endswith(JSON_SUFFIXES):
             programs.extend(_read_json_file(path, issues, strict))
         else:
-            programs.append(ProgramSource(str(path), _read_bytes(path)))
+            programs.append(ProgramSource(str(path), None if lazy else _read_bytes(path)))
     return programs, issues
 
 
 def _lua_files_below(directory: str) -> list[str]:
-    """Every regular `*.lua` file below `directory`, in sorted path order (as Path objects sort)."""
+    """Every regular `*.lua` file below `directory`, in sorted path order (as Path objects sort);
+    like os.walk, symlinked files count and symlinked directories are not entered."""
     import os
 
-    found = [os.path.join(root, name) for root, _, names in os.walk(directory)
-             for name in names if name.endswith(".lua")]
-    return sorted((p for p in found if os.path.isfile(p)), key=lambda p: p.split(os.sep))
+    found = []
+    stack = [directory]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.name.endswith(".lua") and entry.is_file():  # no stat unless a symlink
+                    found.append(entry.path)
+    return sorted(found, key=lambda p: p.split(os.sep))
 
 
 def _read_bytes(path) -> bytes:
@@ -209,13 +225,13 @@ def score_paths(paths: list[Path], out: Path, limits=None, jobs: int | None = No
     counts = {status: 0 for status in VERDICTS}
     partial = out.with_name(out.name + ".tmp")
     try:  # the workers start up while the inputs are read; any error below closes them
-        programs, issues = collect_programs(paths, strict=strict)  # a missing path: one clear error
+        programs, issues = collect_programs(paths, strict=strict, lazy=True)  # a missing path: one clear error
         if out.parent and not out.parent.exists():
             raise LqbenchError(f"output directory does not exist: {out.parent}")
         if on_start is not None:
             on_start(len(programs))
         with open(partial, "w", encoding="utf-8") as sink, pool:
-            for source, verdict in zip(programs, pool.score_many(p.program for p in programs)):
+            for source, verdict in zip(programs, pool.score_many(p.load() for p in programs)):
                 counts[verdict.status] += 1
                 sink.write(json.dumps({**source.record_fields(), **verdict.to_dict()}) + "\n")
                 if on_verdict is not None:
