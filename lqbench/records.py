@@ -8,15 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 
-VERDICTS = (
-    "pass",
-    "assertion_failure",
-    "runtime_error",
-    "syntax_error",
-    "timeout",
-    "memory_limit",
-    "sandbox_violation",
-)
+from lqbench.verdicts import VERDICTS
 # A sample whose generation itself failed (e.g. the prompt exceeded the context) is recorded, not dropped.
 STATUSES = VERDICTS + ("generation_error",)
 

@@ -215,7 +215,7 @@ def score_paths(paths: list[Path], out: Path, limits=None, jobs: int | None = No
     import os
     import time
 
-    from lqbench.records import VERDICTS
+    from lqbench.verdicts import VERDICTS
     from lqbench.scorer import ScoreLimits, ScorerPool
 
     started = time.perf_counter()

@@ -24,8 +24,6 @@ Frames on the pipes: see `worker.py`.
 from __future__ import annotations
 
 import collections
-import dataclasses
-import json
 import os
 import select
 import subprocess
@@ -38,6 +36,7 @@ from typing import Iterable, Iterator
 from lqbench.scorer.sandbox import ScoreLimits, Verdict, trim_error
 from lqbench.scorer.worker import HEADER as _HEADER
 from lqbench.scorer.worker import READY as _READY
+from lqbench.scorer.worker import decode_reply, encode_limits
 from lqbench.scorer.worker import WORKER_BOOTSTRAP, write_all
 
 # Wall-clock slack on top of the limit before the worker is killed: the kill is what usually
@@ -119,7 +118,7 @@ class _Worker:
         self.stderr = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", WORKER_BOOTSTRAP,
-             json.dumps(dataclasses.asdict(limits)),
+             encode_limits(limits),
              *_worker_paths()],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -552,7 +551,11 @@ class ScorerPool:
             if not worker.jobs:  # a reply nobody asked for: the worker is confused
                 lost.add(worker)
                 return
-            status, passed, error, ms = json.loads(frame)
+            try:
+                status, passed, error, ms = decode_reply(frame)
+            except ValueError:  # not a reply: the worker is confused
+                lost.add(worker)
+                return
             job = worker.answered()
             job.in_flight -= 1
             results.append((job, Verdict(status, bool(passed), error, float(ms))))

@@ -29,12 +29,11 @@ What a verdict means, mirroring `lua5.4 program.lua` with Debian's LuaUnit 3.4 o
 from __future__ import annotations
 
 import importlib
+import os
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 from lqbench.errors import LqbenchError
-from lqbench.records import VERDICTS
+from lqbench.verdicts import VERDICTS
 
 LUA_VERSIONS = {
     "5.1": "lupa.lua51",
@@ -63,43 +62,73 @@ REUSE_MAX_MS = 5.0
 REUSE_MAX_GROWTH_KB = 8 * 1024
 REUSE_MAX_PROGRAMS = 1000
 
-_HERE = Path(__file__).resolve().parent
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+# ScoreLimits and Verdict are plain classes rather than dataclasses: every worker process
+# imports this module, and `dataclasses` (with `inspect` behind it) would double its start-up.
 
 
-@dataclass(frozen=True)
 class ScoreLimits:
-    """Per-program limits; `lua` picks the interpreter (5.1/5.2/5.3/5.4/5.5/luajit);
-    `fresh_state` trades ~0.2 ms more per program for a new Lua state per program."""
+    """Per-program limits, immutable; `lua` picks the interpreter (5.1/5.2/5.3/5.4/5.5/luajit);
+    `fresh_state` trades ~0.2 ms more per program for a new Lua state per program (see LuaSandbox)."""
 
-    timeout_s: float = 5.0
-    memory_mb: int = 256
-    lua: str = "5.4"
-    fresh_state: bool = False  # a brand-new Lua state for every program (see LuaSandbox)
+    __slots__ = ("timeout_s", "memory_mb", "lua", "fresh_state")
 
-    def __post_init__(self) -> None:
-        if self.lua not in LUA_VERSIONS:
-            raise LqbenchError(f"unknown Lua version {self.lua!r}; choose one of {', '.join(LUA_VERSIONS)}")
-        if not self.timeout_s > 0:
-            raise LqbenchError(f"timeout must be positive, got {self.timeout_s}")
-        if int(self.memory_mb) < 1:
-            raise LqbenchError(f"memory limit must be at least 1 MB, got {self.memory_mb}")
+    def __init__(self, timeout_s: float = 5.0, memory_mb: int = 256, lua: str = "5.4",
+                 fresh_state: bool = False) -> None:
+        if lua not in LUA_VERSIONS:
+            raise LqbenchError(f"unknown Lua version {lua!r}; choose one of {', '.join(LUA_VERSIONS)}")
+        if not timeout_s > 0:
+            raise LqbenchError(f"timeout must be positive, got {timeout_s}")
+        if int(memory_mb) < 1:
+            raise LqbenchError(f"memory limit must be at least 1 MB, got {memory_mb}")
+        for name, value in zip(self.__slots__, (timeout_s, memory_mb, lua, fresh_state)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"ScoreLimits is immutable (cannot set {name})")
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def _key(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other):
+        return self._key() == other._key() if isinstance(other, ScoreLimits) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "ScoreLimits(" + ", ".join(f"{k}={v!r}" for k, v in self.as_dict().items()) + ")"
 
 
-@dataclass
 class Verdict:
-    """How one program ended: `status` is one of `lqbench.records.VERDICTS`."""
+    """How one program ended: `status` is one of `lqbench.verdicts.VERDICTS`."""
 
-    status: str
-    passed: bool
-    error: str | None
-    ms: float
+    __slots__ = ("status", "passed", "error", "ms")
 
-    def __post_init__(self) -> None:
-        if self.status not in VERDICTS:
-            raise ValueError(f"not a verdict: {self.status!r}")
+    def __init__(self, status: str, passed: bool, error: str | None, ms: float) -> None:
+        if status not in VERDICTS:
+            raise ValueError(f"not a verdict: {status!r}")
+        self.status, self.passed, self.error, self.ms = status, passed, error, ms
 
     def to_dict(self) -> dict:
         return {"status": self.status, "passed": self.passed, "error": self.error, "ms": self.ms}
+
+    def __eq__(self, other):
+        return self.to_dict() == other.to_dict() if isinstance(other, Verdict) else NotImplemented
+
+    __hash__ = None  # mutable, as a dataclass without frozen=True
+
+    def __repr__(self) -> str:
+        return "Verdict(" + ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items()) + ")"
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def trim_error(message: str | bytes | None) -> str | None:
@@ -188,7 +217,7 @@ class LuaSandbox:
         """Bytecode of the bootstrap and of our LuaUnit, made once: loading it is cheaper than parsing."""
         runtime = self._new_runtime(capped=False)
         dump = runtime.eval("function(src, name) return string.dump(assert(loadstring or load)(src, name), true) end")
-        return tuple(bytes(dump((_HERE / name).read_bytes(), b"=" + name[:-4].encode()))
+        return tuple(bytes(dump(_read(os.path.join(_HERE, name)), b"=" + name[:-4].encode()))
                      for name in ("sandbox.lua", "luaunit.lua", "luaunit_extras.lua"))
 
     def _new_state(self) -> _LuaState:
