@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 
 from lqbench.verdicts import VERDICTS
+
 # A sample whose generation itself failed (e.g. the prompt exceeded the context) is recorded, not dropped.
 STATUSES = VERDICTS + ("generation_error",)
 

@@ -54,8 +54,8 @@ def score_command(paths: list[Path], out: Path, lua: str, timeout: float, jobs: 
     limits = ScoreLimits(timeout_s=timeout, memory_mb=memory_mb, lua=lua, fresh_state=fresh_state)
     pool = ScorerPool(jobs=jobs, limits=limits)  # its workers boot while the rest is imported
 
-    from lqbench.verdicts import VERDICTS
     from lqbench.scorer.files import score_paths
+    from lqbench.verdicts import VERDICTS
 
     bar = _Bar() if not quiet and sys.stderr.isatty() else None
     counted = {"total": None, "scored": 0}

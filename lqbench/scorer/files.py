@@ -215,8 +215,8 @@ def score_paths(paths: list[Path], out: Path, limits=None, jobs: int | None = No
     import os
     import time
 
-    from lqbench.verdicts import VERDICTS
     from lqbench.scorer import ScoreLimits, ScorerPool
+    from lqbench.verdicts import VERDICTS
 
     started = time.perf_counter()
     out = Path(out)

@@ -4,7 +4,7 @@ Started by `pool._Worker` as a fresh interpreter, `python -I -S -c WORKER_BOOTST
 PATH...`: isolated from the environment and without `site` (its ~30 ms of imports buy
 nothing here), with the directories holding lqbench and lupa put first on its path. It
 imports only this module, the sandbox and lupa (not even json or re: every module here is
-on the critical path of every `lqbench score`), so it is ready in about 20 ms.
+on the critical path of every `lqbench score`), so it is ready in about 25 ms.
 
 Frames on both pipes: 4-byte big-endian length + payload. Towards the worker the payload
 is a program's bytes; back, `READY` once, then one reply per program, in the order received:
