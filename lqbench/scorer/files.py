@@ -146,10 +146,9 @@ def _read_json_file(path: Path, issues: list[Issue], strict: bool) -> Iterator[P
         yield from take(obj, line_no)
 
 
-def collect_programs(paths: list[Path], strict: bool = False,
-                     lazy: bool = False) -> tuple[list[ProgramSource], list[Issue]]:
+def collect_programs(paths: list[Path], strict: bool = False) -> tuple[list[ProgramSource], list[Issue]]:
     """All programs named by `paths`, in order, and the input lines that were skipped.
-    With `lazy`, `.lua` files are listed but read only by ProgramSource.load."""
+    `.lua` files are listed here and read by ProgramSource.load; JSON files are parsed here."""
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
         raise LqbenchError(f"no such file or directory: {missing[0]}")
@@ -159,11 +158,11 @@ def collect_programs(paths: list[Path], strict: bool = False,
         path = Path(raw)
         if path.is_dir():
             for lua in _lua_files_below(str(path)):
-                programs.append(ProgramSource(lua, None if lazy else _read_bytes(lua)))
+                programs.append(ProgramSource(lua, None))
         elif path.name.endswith(JSON_SUFFIXES):
             programs.extend(_read_json_file(path, issues, strict))
         else:
-            programs.append(ProgramSource(str(path), None if lazy else _read_bytes(path)))
+            programs.append(ProgramSource(str(path), None))
     return programs, issues
 
 
@@ -225,7 +224,7 @@ def score_paths(paths: list[Path], out: Path, limits=None, jobs: int | None = No
     counts = {status: 0 for status in VERDICTS}
     partial = out.with_name(out.name + ".tmp")
     try:  # the workers start up while the inputs are read; any error below closes them
-        programs, issues = collect_programs(paths, strict=strict, lazy=True)  # a missing path: one clear error
+        programs, issues = collect_programs(paths, strict=strict)  # a missing path: one clear error
         if out.parent and not out.parent.exists():
             raise LqbenchError(f"output directory does not exist: {out.parent}")
         if on_start is not None:

@@ -36,8 +36,7 @@ from typing import Iterable, Iterator
 from lqbench.scorer.sandbox import ScoreLimits, Verdict, trim_error
 from lqbench.scorer.worker import HEADER as _HEADER
 from lqbench.scorer.worker import READY as _READY
-from lqbench.scorer.worker import decode_reply, encode_limits
-from lqbench.scorer.worker import WORKER_BOOTSTRAP, write_all
+from lqbench.scorer.worker import WORKER_BOOTSTRAP, decode_reply, encode_limits, write_all
 
 # Wall-clock slack on top of the limit before the worker is killed: the kill is what usually
 # ends a runaway (as the reference harness kills `lua` at the limit); the CPU-time hook inside
@@ -552,13 +551,13 @@ class ScorerPool:
                 lost.add(worker)
                 return
             try:
-                status, passed, error, ms = decode_reply(frame)
+                verdict = Verdict(*decode_reply(frame))
             except ValueError:  # not a reply: the worker is confused
                 lost.add(worker)
                 return
             job = worker.answered()
             job.in_flight -= 1
-            results.append((job, Verdict(status, bool(passed), error, float(ms))))
+            results.append((job, verdict))
 
     @staticmethod
     def _crash_verdict(worker: _Worker, ms: float) -> Verdict:

@@ -43,7 +43,8 @@ def test_collect_reads_files_directories_and_generations(inputs):
         ("gen.jsonl", 1, "HumanEval_1"), ("gen.jsonl", 2, "7"),
         ("gen.jsonl", 4, "HumanEval_2#0"), ("gen.jsonl", 4, "HumanEval_2#1"),
     ]
-    assert programs[2].program == (PROMPT + GOOD + "\n" + TESTS).encode()
+    assert programs[2].load() == (PROMPT + GOOD + "\n" + TESTS).encode()
+    assert programs[1].load() == (inputs / "dir" / "sub" / "b.lua").read_bytes()
     assert [(i.line, i.reason.split(":")[0]) for i in issues] == [
         (3, "not valid JSON"), (5, "needs 'program', or 'prompt' + 'completion' + 'tests'; missing prompt, tests, completion"),
         (6, "expected a JSON object, got list"),
