@@ -1,9 +1,12 @@
 """The laptop's agent: one Ray actor per node that owns the node's cores and runs shards.
 
-It keeps the loaded model between shards of the same model (the scheduler sends it
-those first) and one scorer pool for its lifetime. `run_shard` is a Ray streaming
-generator: each sample goes back to the head the moment it is scored, so a laptop
-that vanishes mid-shard loses only the sample it was working on.
+The model lives in an engine child process (`lqbench.engine_process`), never in the agent:
+a llama.cpp crash or hang ends that child, and the agent reports it ({"kind": "failure"})
+instead of dying with it. The scheduler says which engine configuration to use for each
+shard (a safer one after a crash). The agent keeps the loaded model between shards of the
+same model (the scheduler sends it those first) and one scorer pool for its lifetime.
+`run_shard` is a Ray streaming generator: each sample goes back to the head the moment it
+is scored, so a laptop that vanishes mid-shard loses only the sample it was working on.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 
 import ray
 
+from lqbench.engine_process import IsolatedGenerator
 from lqbench.records import PerplexityRecord, ShardRecord, utc_now
 from lqbench.shard import Shard, run_shard
 
@@ -22,7 +26,9 @@ AGENT_RESOURCE = "lqbench_agent"  # one unit per node: exactly one agent per lap
 class NodeAgent:
     def __init__(self, name: str, labels: dict, n_threads: int | None = None, measure_bandwidth: bool = True,
                  model_server=None):
-        from lqbench.hardware import fingerprint, physical_cores, split_labels
+        from lqbench.engine import build_info
+        from lqbench.engine_process import EngineProcess
+        from lqbench.hardware import ENGINE_CONFIG_LABEL, fingerprint, physical_cores, split_labels
 
         # Ray starts workers niced (worker_niceness); the agent owns this laptop's cores, and a
         # niced llama.cpp loses its threads to any other program, which distorts every timing.
@@ -40,10 +46,16 @@ class NodeAgent:
         self.fp = fingerprint(measure_bandwidth=measure_bandwidth and not joined_bw, labels=user, name=name)
         if joined_bw:
             self.fp["mem_bandwidth_gbs"] = float(joined_bw)
+        # The engine build is read here (a version and a hash of its libraries: nothing runs); which
+        # configuration works is what `lqbench join`'s inference check found, carried as a label.
+        self.engine_build = build_info()
+        joined_config = ours.get(ENGINE_CONFIG_LABEL)
+        self.fp.update(engine_build=self.engine_build["label"], engine_system_info=self.engine_build["system_info"],
+                       engine_config=f"extra_bufts={joined_config}" if joined_config else None)
         self.node_id = self.fp["node_id"]
+        self.name = name
         self.n_threads = n_threads or physical_cores()
-        self._generator = None
-        self._generator_key = None
+        self._engine = EngineProcess(node_name=name)
         self._pool = None
         self._pool_key = None
 
@@ -55,20 +67,6 @@ class NodeAgent:
 
         # Own cache, else the head's path if this laptop sees it, else streamed from the head's ModelServer.
         return ensure_model(model, self.model_server)
-
-    def _load(self, path: str, n_threads: int, n_ctx: int) -> float | None:
-        """Load the model unless it is already loaded; the load time in ms, or None if reused."""
-        key = (path, n_threads, n_ctx)
-        if self._generator_key == key:
-            return None
-        if self._generator is not None:
-            self._generator.close()
-            self._generator, self._generator_key = None, None
-        from lqbench.generation import LlamaGenerator
-
-        self._generator = LlamaGenerator(path, n_threads=n_threads, n_ctx=n_ctx)
-        self._generator_key = key
-        return self._generator.load_ms
 
     def _scorer(self, scoring: dict):
         from lqbench.scorer import ScoreLimits, ScorerPool
@@ -82,35 +80,51 @@ class NodeAgent:
             self._pool_key = key
         return self._pool
 
-    def run_shard(self, shard_dict: dict, skip: list):
-        """Yield {"kind": "sample"|"perplexity", "record": ...} per result, then {"kind": "shard", ...}."""
+    def run_shard(self, shard_dict: dict, skip: list, engine_config: dict | None = None):
+        """Yield {"kind": "sample"|"perplexity", "record": ...} per result, then {"kind": "shard", ...};
+        or, if the engine crashed or hung, the attempt's shard record and then {"kind": "failure", ...}."""
+        from lqbench.engine import EngineConfig, EngineFailure
+
         shard = Shard.from_dict(shard_dict)
-        if shard.kind == "perplexity":
-            yield from self._run_perplexity(shard, {tuple(k) for k in skip})
-            return
+        config = EngineConfig.from_dict(engine_config)
+        self._engine.hang_timeout_s = float(shard.inference.get("hang_timeout_s", self._engine.hang_timeout_s))
         started = utc_now()
         n_threads = int(shard.inference.get("n_threads") or self.n_threads)
-        path = self._model_path(shard.model)
-        load_ms = self._load(path, n_threads, int(shard.inference.get("n_ctx", 2048)))
-        scorer = self._scorer(shard.scoring)
-        skip_keys = {tuple(k) for k in skip}
-        for record in run_shard(shard, self._generator, scorer, node_id=self.node_id, n_threads=n_threads,
-                                skip=skip_keys):
-            yield {"kind": "sample", "record": record.to_dict()}
-        yield {"kind": "shard", "record": ShardRecord(
-            run_id=shard.run_id, shard_id=shard.shard_id, node_id=self.node_id, model_id=shard.model_id,
-            suite=shard.suite, n_tasks=len(shard.tasks), load_ms=load_ms, n_threads=n_threads,
-            started_at=started, finished_at=utc_now(), status="finished").__dict__}
 
-    def _run_perplexity(self, shard: Shard, skip: set):
+        def shard_record(status: str, load_ms=None, error=None) -> dict:
+            return ShardRecord(
+                run_id=shard.run_id, shard_id=shard.shard_id, node_id=self.node_id, model_id=shard.model_id,
+                suite=shard.suite if shard.kind != "perplexity" else shard.corpus,
+                n_tasks=len(shard.tasks) if shard.kind != "perplexity" else len(shard.ladder), load_ms=load_ms,
+                n_threads=n_threads, started_at=started, finished_at=utc_now(), status=status,
+                engine_config=config.label, engine_build=self.engine_build["label"], error=error).__dict__
+
+        try:
+            if shard.kind == "perplexity":
+                yield from self._run_perplexity(shard, {tuple(k) for k in skip}, config, n_threads)
+                yield {"kind": "shard", "record": shard_record("finished")}
+                return
+            path = self._model_path(shard.model)
+            load_ms = self._engine.load(path, config, n_threads=n_threads,
+                                        n_ctx=int(shard.inference.get("n_ctx", 2048)))
+            scorer = self._scorer(shard.scoring)
+            skip_keys = {tuple(k) for k in skip}
+            generator = IsolatedGenerator(self._engine)
+            for record in run_shard(shard, generator, scorer, node_id=self.node_id, n_threads=n_threads,
+                                    skip=skip_keys, engine_config=config.label,
+                                    engine_build=self.engine_build["label"]):
+                yield {"kind": "sample", "record": record.to_dict()}
+            yield {"kind": "shard", "record": shard_record("finished", load_ms)}
+        except EngineFailure as failure:
+            yield {"kind": "shard", "record": shard_record(failure.what, error=failure.reason)}
+            yield {"kind": "failure", "what": failure.what, "reason": failure.reason, "config": config.to_dict()}
+
+    def _run_perplexity(self, shard: Shard, skip: set, config, n_threads: int):
         """The whole ladder on this node: the base's distributions once, every rung against them."""
         import tempfile
 
         from lqbench.models import ModelFile
-        from lqbench.perplexity import compute_perplexity
 
-        started = utc_now()
-        n_threads = int(shard.inference.get("n_threads") or self.n_threads)
         settings = {k: v for k, v in shard.sampling.items() if v is not None}
         base = ModelFile.from_dict({**shard.model, "path": self._model_path(shard.model)})
         with tempfile.TemporaryDirectory(prefix="lqbench-ppl-") as workdir:
@@ -121,9 +135,9 @@ class NodeAgent:
                 if not is_base and ("perplexity", row["model_id"], shard.corpus) in skip:
                     continue
                 path = base.path if is_base else self._model_path(row)
-                result = compute_perplexity(path, shard.text, n_threads=n_threads,
-                                            save_logits_path=base_npz if is_base else None,
-                                            base_logits_path=None if is_base else base_npz, **settings)
+                result = self._engine.perplexity(config, model_path=path, text=shard.text, n_threads=n_threads,
+                                                 save_logits_path=base_npz if is_base else None,
+                                                 base_logits_path=None if is_base else base_npz, **settings)
                 if is_base:
                     if ("perplexity", row["model_id"], shard.corpus) in skip:
                         continue
@@ -133,10 +147,9 @@ class NodeAgent:
                     tokens=int(result["tokens"]), ppl=float(result["ppl"]), kld_mean=result["kld_mean"],
                     top1_agreement=result["top1_agreement"], base_model_id=shard.model_id,
                     created_at=utc_now()).__dict__}
-        yield {"kind": "shard", "record": ShardRecord(
-            run_id=shard.run_id, shard_id=shard.shard_id, node_id=self.node_id, model_id=shard.model_id,
-            suite=shard.corpus, n_tasks=len(order), load_ms=None, n_threads=n_threads, started_at=started,
-            finished_at=utc_now(), status="finished").__dict__}
 
     def pid(self) -> int:
         return os.getpid()
+
+    def engine_pid(self) -> int | None:
+        return self._engine.pid

@@ -1,14 +1,19 @@
 """`lqbench join`: put this laptop into the cluster as a Ray worker that carries its fingerprint.
 
 The laptop is fingerprinted (lqbench.hardware), the head and the token are checked
-(one clear line if either is wrong, before Ray's slow retries), then a Ray worker
-node starts with the fingerprint as node labels, the chosen thread count as its
-CPUs, and one `lqbench_agent` slot: the head's scheduler places exactly one
-NodeAgent on each node that offers that slot.
+(one clear line if either is wrong, before Ray's slow retries), this node's ports are
+checked free, then the inference check of `lqbench doctor` runs the demo model in a child
+process in each engine configuration: a laptop on which nothing runs is refused with the
+reason; one on which only the safe configuration runs joins advertising it (node label
+`lqbench-extra-bufts=off`), so the head never sends it work that crashes. Then a Ray worker
+node starts with the fingerprint as node labels, the chosen thread count as its CPUs, and
+one `lqbench_agent` slot: the head's scheduler places exactly one NodeAgent on each node
+that offers that slot.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -42,8 +47,12 @@ def worker_key(name: str) -> str:
 def join(address: str, token: str, *, name: str | None = None, labels: dict | None = None,
          threads: int | None = None, node_ip: str | None = None,
          node_ports: int = ray_node.DEFAULT_NODE_PORTS, temp_dir: str | None = None,
-         measure_bandwidth: bool = True, timeout_s: float = 120.0) -> JoinedNode:
-    """Fingerprint this machine and start a Ray worker attached to the head at `address`."""
+         measure_bandwidth: bool = True, timeout_s: float = 120.0, engine_check: bool = True,
+         check_model: str | None = None) -> JoinedNode:
+    """Fingerprint this machine and start a Ray worker attached to the head at `address`.
+
+    `engine_check=False` skips the inference check (the node then advertises no configuration and
+    the head learns of a crashing engine from the crash itself)."""
     if not token:
         raise LqbenchError("no cluster token: pass --token (printed by `lqbench head`)")
     name = hardware.label_value(name or socket.gethostname()) or "laptop"
@@ -55,10 +64,13 @@ def join(address: str, token: str, *, name: str | None = None, labels: dict | No
     if threads is not None and threads < 1:
         raise LqbenchError(f"--threads {threads}: expected >= 1")
     port_args = ray_node.node_port_args(node_ports)
+    ray_node.check_ports_free(node_ports)
     auth.check_head(address, token)  # fast, clear refusal of a wrong token / unreachable head
-    fp = hardware.fingerprint(measure_bandwidth=measure_bandwidth, labels=labels or {}, name=name)
+    auth.check_versions(address)  # the same Ray and Python as the head, or one line saying which differs
     num_cpus = int(threads or hardware.physical_cores())
-    node_labels = hardware.fingerprint_labels(fp, threads=num_cpus)
+    engine_labels = _engine_labels(num_cpus, check_model) if engine_check else {}
+    fp = hardware.fingerprint(measure_bandwidth=measure_bandwidth, labels=labels or {}, name=name)
+    node_labels = {**hardware.fingerprint_labels(fp, threads=num_cpus), **engine_labels}
     args = [f"--address={address}", f"--num-cpus={num_cpus}", '--resources={"%s": 1}' % AGENT_RESOURCE,
             "--labels=" + ",".join(f"{k}={v}" for k, v in node_labels.items()),
             "--disable-usage-stats", *port_args]
@@ -75,6 +87,19 @@ def join(address: str, token: str, *, name: str | None = None, labels: dict | No
                       labels=node_labels, num_cpus=num_cpus)
 
 
+def _engine_labels(n_threads: int, model: str | None) -> dict:
+    """Run the inference check; the labels that advertise what works, or a refusal that says why."""
+    from lqbench import doctor, engine
+
+    check = doctor.engine_check(model, n_threads=n_threads)
+    working = check.working
+    if working is None:
+        raise LqbenchError(f"this laptop cannot run the model in any engine configuration ({check.summary()}); "
+                           "see `lqbench doctor`, or rebuild llama-cpp-python with ./setup.sh")
+    return {hardware.ENGINE_CONFIG_LABEL: "on" if working.extra_bufts else "off",
+            hardware.ENGINE_BUILD_LABEL: hardware.label_value(engine.build_info()["label"])}
+
+
 def classify_join_failure(text: str, address: str) -> str | None:
     """One line for what `ray start --address` printed before dying."""
     if "InvalidAuthToken" in text or "AuthenticationError" in text:
@@ -83,6 +108,11 @@ def classify_join_failure(text: str, address: str) -> str | None:
         return f"cannot reach the Ray head at {address}"
     if "version mismatch" in text.lower() or "Version mismatch" in text:
         return "this laptop's Ray/Python version differs from the head's: install the same versions on both"
+    port = re.search(r"(?:port|Port)\D{0,20}(\d{4,5})\D{0,40}(?:already in use|in use|Address already)", text)
+    if port or "Address already in use" in text:
+        which = f"port {port.group(1)}" if port else "a port"
+        return (f"{which} of this node is already in use (another Ray node on this machine, e.g. `lqbench head`?): "
+                "pass --node-ports N to use N..N+5 instead")
     return None
 
 

@@ -134,6 +134,31 @@ def check_token(address: str, token: str) -> None:
         raise LqbenchError(f"the Ray head at {address} did not answer: {first}") from None
 
 
+def check_versions(address: str) -> None:
+    """The head's Ray and Python versions (Ray keeps them in the GCS as the cluster's metadata) against
+    ours: a worker of another version fails in `ray start` with a long traceback, so say it in one line."""
+    import json
+    import platform
+
+    import ray
+    from ray._raylet import GcsClient
+
+    try:
+        with _quiet_stderr():
+            raw = GcsClient(address=address).internal_kv_get(b"CLUSTER_METADATA", b"cluster")
+        meta = json.loads(raw) if raw else {}
+    except Exception:  # unreadable metadata is not a version mismatch; ray start still checks
+        return
+    ours = {"ray_version": ray.__version__, "python_version": platform.python_version()}
+    theirs_py = str(meta.get("python_version", ""))
+    if meta.get("ray_version") and meta["ray_version"] != ours["ray_version"]:
+        raise LqbenchError(f"the head at {address} runs Ray {meta['ray_version']}, this laptop Ray "
+                           f"{ours['ray_version']}: install the same Ray version on both")
+    if theirs_py and theirs_py.rsplit(".", 1)[0] != ours["python_version"].rsplit(".", 1)[0]:
+        raise LqbenchError(f"the head at {address} runs Python {theirs_py}, this laptop Python "
+                           f"{ours['python_version']}: Ray needs the same Python minor version on both")
+
+
 def check_head(address: str, token: str) -> None:
     """Reachable, then token accepted: the checks `join` and `connect` make before Ray's slow paths."""
     check_reachable(address)

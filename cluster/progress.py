@@ -1,7 +1,7 @@
 """The head's live view: one overall bar, and per node its shards done, current model and tok/s.
 
 When stdout is not a terminal (nohup, CI, a service's log) a live view would print nothing until
-the end, so the view is one plain line per finished shard (and per lost node) instead.
+the end, so the view is one plain line per finished shard (and per lost, crashed or hung node) instead.
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ class RunProgress:
 
     def started(self, name: str, model_label: str) -> None:
         self.node(name).current = model_label
+        self.node(name).state = "up"
         self._refresh()
 
     def sample(self, name: str, gen_tokens: int, gen_ms: float) -> None:
@@ -114,6 +115,16 @@ class RunProgress:
         self.node(name).state = "lost"
         self.node(name).current = "-"
         self._line(f"{name}: lost")
+        self._refresh()
+
+    def failed(self, name: str, what: str) -> None:
+        """The node's engine crashed or hung (`what` says how and what happens next); the node stays."""
+        v = self.node(name)
+        v.state = what.split(" ", 1)[0]  # crashed | hung
+        v.current = "idle"
+        self._line(f"{name}: {what}")
+        if self._plain is False and self._live is not None:
+            self._live.console.print(f"{name}: {what}", markup=False, highlight=False)
         self._refresh()
 
     def advance(self, n: int) -> None:

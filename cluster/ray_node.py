@@ -49,6 +49,38 @@ def node_port_args(base: int) -> list[str]:
     return [f"{flag}={base + i}" for i, flag in enumerate(NODE_PORT_FLAGS)]
 
 
+def check_ports_free(base: int, host: str = "") -> None:
+    """One clear line if a port this node would listen on is taken (Ray itself only says "timed out
+    during startup" and leaves the cause in a raylet log). Binding is local: nothing is sent anywhere."""
+    import socket
+
+    if not base:
+        return
+    for i, flag in enumerate(NODE_PORT_FLAGS):
+        port = base + i
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                free = next((b for b in range(base + 10, 65500, 10) if _block_free(b, host)), None)
+                hint = f", e.g. --node-ports {free}" if free else ""
+                raise LqbenchError(f"port {port} ({flag.lstrip('-')}) is already in use on this machine (another Ray "
+                                   f"node such as `lqbench head`, or another program): pass --node-ports N to use "
+                                   f"ports N..N+{len(NODE_PORT_FLAGS) - 1}{hint}") from None
+
+
+def _block_free(base: int, host: str) -> bool:
+    import socket
+
+    for port in range(base, base + len(NODE_PORT_FLAGS)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
 def ray_executable() -> str:
     """The `ray` script next to this Python (the venv's), else the one on PATH."""
     candidate = Path(sys.executable).with_name("ray.exe" if os.name == "nt" else "ray")

@@ -36,6 +36,9 @@ class RunSummary:
     seconds: float
     lost_nodes: list[str] = field(default_factory=list)
     failed_shards: list[tuple[str, str]] = field(default_factory=list)
+    # One line per model file x node whose engine crashed or hung; `excluded` counts the pairs given up on.
+    engine_failures: list[str] = field(default_factory=list)
+    excluded: int = 0
     rows: list[tuple] = field(default_factory=list)
     stop_signal: int | None = None  # the signal that interrupted the run, if one did
 
@@ -213,6 +216,8 @@ def _run_plan(plan: Plan, *, db: Path, address, token, resume, progress, n_threa
     from cluster.progress import RunProgress
     from cluster.scheduler import Scheduler
     from cluster.writer import BatchWriter
+    from lqbench.engine import EngineConfig
+    from lqbench.shard import failed_records
 
     writer = BatchWriter(store)
     # Laptops that see neither the head's files nor a cached copy stream them from here, in chunks.
@@ -226,6 +231,10 @@ def _run_plan(plan: Plan, *, db: Path, address, token, resume, progress, n_threa
         on_node=lambda fp: store.upsert_nodes([fp]),
         progress=view, n_threads=n_threads or plan.inference.get("n_threads"),
         measure_bandwidth=measure_bandwidth, model_server=model_server,
+        max_failures=plan.inference["max_crashes"], hang_timeout_s=plan.inference["hang_timeout_s"],
+        engine_config=(EngineConfig(extra_bufts=plan.inference["extra_bufts"])
+                       if "extra_bufts" in plan.inference else None),
+        notice=lambda line: _say(console, line),
     )
     status = "failed"
     loop = None
@@ -272,11 +281,25 @@ def _run_plan(plan: Plan, *, db: Path, address, token, resume, progress, n_threa
                 queue = ShardQueue(todo)
                 loop = scheduler.run(queue, done, should_stop=lambda: stop.requested,
                                      idle_timeout_s=idle_timeout_s)
+                # Work that no node could do because its engine failed everywhere it was tried: recorded
+                # as generation_error with the cause, so the run ends complete and says why.
+                for shard in list(loop.unplaceable):
+                    cause = scheduler.failures.cause(shard.model_id)
+                    if not cause:
+                        continue
+                    node_id = next(p.node_id for p in scheduler.failures.excluded_pairs()
+                                   if p.model_id == shard.model_id)
+                    for record in failed_records(shard, node_id, cause, done):
+                        writer.add_sample(record)
+                        done.add(record.key)
+                    loop.unplaceable.remove(shard)
                 writer.flush()
-            if not wanted - done:
-                status = "finished"  # a signal after the last sample stopped nothing
-            else:
+            if wanted - done:
                 status = "interrupted" if stop.requested else "incomplete"
+            elif _has_unrun(store, run_id):
+                status = "failed"  # complete, but some samples are generation_error: no engine could run them
+            else:
+                status = "finished"  # a signal after the last sample stopped nothing
             for sid, err in loop.failed_shards:
                 console.print(f"[red]shard {sid} failed twice:[/red] {err}")
             if loop.unplaceable:
@@ -296,7 +319,8 @@ def _run_plan(plan: Plan, *, db: Path, address, token, resume, progress, n_threa
         # the default action when it shuts down, so a SIGTERM then ends the process at once.)
         summary = RunSummary(run_id=run_id, status=status, samples_written=writer.written,
                              seconds=time.monotonic() - t_start, lost_nodes=list(loop.lost_nodes),
-                             failed_shards=list(loop.failed_shards))
+                             failed_shards=list(loop.failed_shards), engine_failures=scheduler.failures.lines(),
+                             excluded=len(scheduler.failures.excluded_pairs()))
         if status == "interrupted":
             summary.stop_signal = stop.signum
             _say(console, state.line())
@@ -328,6 +352,15 @@ GROUP BY m.name, m.quant ORDER BY m.name, bpw DESC NULLS LAST, m.quant
 """
 
 
+def _has_unrun(store: ResultStore, run_id: str) -> bool:
+    """Whether the run holds samples that no engine could generate (recorded by `failed_records`)."""
+    from lqbench.store import connect_read_only
+
+    with connect_read_only(store.path) as con:
+        return con.execute("SELECT count(*) FROM samples WHERE run_id = ? AND status = 'generation_error' "
+                           "AND error LIKE 'engine failed on every node%'", [run_id]).fetchone()[0] > 0
+
+
 def summary_rows(db: Path, run_id: str) -> list[tuple]:
     from lqbench.store import connect_read_only
 
@@ -351,4 +384,6 @@ def print_summary(summary: RunSummary, db: Path, console) -> None:
     console.print(table)
     if summary.lost_nodes:
         console.print(f"nodes lost during the run (their unfinished work ran elsewhere): {', '.join(summary.lost_nodes)}")
+    for line in summary.engine_failures:
+        _say(console, f"engine failure: {line}")
     console.print(f"results: {db}   try: lqbench query pass_at_1_by_model_quant --db {db}")

@@ -6,6 +6,12 @@ the `lqbench_agent` resource (new laptops are picked up while the run goes), sta
 a shard on each free agent, and waits on all their sample streams at once with
 `ray.wait`. Samples go to the writer as they arrive. If a node dies, the samples it
 already streamed are kept and the rest of its shard goes back on the queue.
+
+A node that is alive but whose engine crashed or hung (the agent reports it; or the agent
+process itself died, or sent nothing for far too long) is not lost: the failure is counted
+for that (node, model file) in `lqbench.failures.FailureBook`, which says whether to retry
+there with a safer engine configuration or to exclude the pair. Either way the rest of the
+shard goes back on the queue, so the run always moves on.
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from agents.agent import AGENT_RESOURCE, NodeAgent
 from cluster.session import NAME_LABEL
+from lqbench.engine import DEFAULT, EngineConfig
 from lqbench.errors import LqbenchError
+from lqbench.failures import DEFAULT_MAX_FAILURES, FailureBook
+from lqbench.hardware import ENGINE_CONFIG_LABEL
 from lqbench.records import PerplexityRecord, SampleRecord, ShardRecord
 from lqbench.scheduling import NodeInfo, ShardQueue
 from lqbench.shard import Shard
@@ -34,6 +43,14 @@ class AgentSlot:
     fingerprint: dict
     shard: Shard | None = None
     stream: object = None
+    config: EngineConfig = DEFAULT  # the engine configuration of the running shard
+    last_heard: float = 0.0  # monotonic time of the stream's last item (or its start)
+
+    @property
+    def default_config(self) -> EngineConfig:
+        """What `lqbench join`'s inference check found working on this node, else the default."""
+        joined = self.info.labels.get(ENGINE_CONFIG_LABEL)
+        return EngineConfig(extra_bufts=joined != "off") if joined else DEFAULT
 
 
 @dataclass
@@ -41,6 +58,7 @@ class LoopResult:
     lost_nodes: list[str] = field(default_factory=list)
     failed_shards: list[tuple[str, str]] = field(default_factory=list)  # (shard_id, error)
     unplaceable: list[Shard] = field(default_factory=list)
+    crashed_nodes: list[str] = field(default_factory=list)  # one entry per crash or hang, by node name
 
 
 def _lost_errors() -> tuple:
@@ -64,7 +82,9 @@ class Scheduler:
     def __init__(self, *, on_sample: Callable[[SampleRecord, str], None], on_shard: Callable[[ShardRecord, str], None],
                  on_node: Callable[[dict], None], on_perplexity: Callable[[PerplexityRecord, str], None] = None,
                  progress=None, n_threads: int | None = None,
-                 measure_bandwidth: bool = True, discover_every_s: float = 5.0, model_server=None):
+                 measure_bandwidth: bool = True, discover_every_s: float = 5.0, model_server=None,
+                 max_failures: int = DEFAULT_MAX_FAILURES, hang_timeout_s: float = 600.0,
+                 engine_config: EngineConfig | None = None, notice: Callable[[str], None] = lambda line: None):
         self.slots: dict[str, AgentSlot] = {}
         self.model_server = model_server  # cluster.model_server.ModelServer: agents fetch model files from it
         self.on_sample = on_sample
@@ -75,8 +95,16 @@ class Scheduler:
         self.n_threads = n_threads
         self.measure_bandwidth = measure_bandwidth
         self.discover_every_s = discover_every_s
-        self._failures: dict[str, int] = {}
+        self._shard_errors: dict[str, int] = {}  # shard_id -> times it raised
         self.agent_errors: dict[str, str] = {}  # node name -> why its agent did not start
+        self.failures = FailureBook(max_failures)
+        self.engine_config = engine_config  # the plan's [inference] extra_bufts, if it sets one
+        # The agent gives up on an engine call after hang_timeout_s; this is the backstop for an
+        # agent that itself stops answering (a model load plus a sample, with room to spare).
+        self.hang_timeout_s = float(hang_timeout_s)
+        self.silence_limit_s = 2 * self.hang_timeout_s + 60.0
+        self.notice = notice
+        self._engines: dict[str, str] = {}  # node name -> engine build label, to say when nodes differ
 
     # --- agents -------------------------------------------------------------
     def discover(self, timeout_s: float = 180.0) -> list[AgentSlot]:
@@ -108,19 +136,66 @@ class Scheduler:
             slot = AgentSlot(info=info, actor=actor, fingerprint=fp)
             self.slots[key] = slot
             self.on_node(fp)
+            self._compare_engines(name, fp)
             if self.progress:
                 self.progress.node(name)
             ready.append(slot)
         return ready
 
-    def _drop(self, slot: AgentSlot) -> None:
+    def _compare_engines(self, name: str, fp: dict) -> None:
+        """Say once per new engine when the nodes of this run differ in llama.cpp build or configuration."""
+        engine = f"{fp.get('engine_build') or fp.get('llama_cpp_version')}"
+        if fp.get("engine_config"):
+            engine += f" {fp['engine_config']}"
+        known = set(self._engines.values())
+        self._engines[name] = engine
+        if known and engine not in known:
+            listing = ", ".join(f"{n}: {e}" for n, e in sorted(self._engines.items()))
+            self.notice(f"nodes differ in llama.cpp build or configuration ({listing}); results are compared "
+                        "per engine in the greedy_divergence_by_engine query")
+
+    def _drop(self, slot: AgentSlot, why: str = "lost") -> None:
         self.slots.pop(slot.info.key, None)
         try:
             ray.kill(slot.actor)
         except Exception:
             pass
         if self.progress:
-            self.progress.lost(slot.info.name)
+            if why == "lost":
+                self.progress.lost(slot.info.name)
+            else:
+                self.progress.failed(slot.info.name, why)
+
+    def _config_for(self, slot: AgentSlot, shard: Shard) -> EngineConfig:
+        base = self.engine_config or slot.default_config
+        return self.failures.config_for(slot.info.key, shard.model_id, base)
+
+    def _engine_failed(self, slot: AgentSlot, queue: ShardQueue, done_keys: set, result: LoopResult, *,
+                       what: str, reason: str, agent_gone: bool) -> None:
+        """A crash or hang of `slot`'s shard: count it, retry safer or exclude the pair, give the rest back."""
+        shard = slot.shard
+        label = f"{shard.model['name']}:{shard.model['quant']}"
+        decision = self.failures.record(node_key=slot.info.key, node_name=slot.info.name,
+                                        node_id=slot.fingerprint.get("node_id", ""), model_id=shard.model_id,
+                                        model_label=label, what=what, reason=reason, config=slot.config)
+        result.crashed_nodes.append(slot.info.name)
+        if decision == "exclude":
+            queue.exclude(slot.info.key, shard.model_id)
+        queue.give_back(shard.shard_id, done_keys)
+        slot.shard, slot.stream = None, None
+        line = f"{what} on {label} ({reason}); " + (
+            "excluded for that model" if decision == "exclude" else
+            f"retrying with {self.failures.config_for(slot.info.key, shard.model_id, slot.config).label}")
+        if agent_gone:
+            self._drop(slot, why=line)  # a new agent starts there at the next discovery
+        elif self.progress:
+            self.progress.failed(slot.info.name, line)
+
+    def _node_alive(self, node_key: str) -> bool:
+        try:
+            return any(n.get("NodeID") == node_key and n.get("Alive") for n in ray.nodes())
+        except Exception:
+            return False
 
     # --- the loop -------------------------------------------------------------
     def run(self, queue: ShardQueue, done_keys: set, should_stop: Callable[[], bool] = lambda: False,
@@ -143,7 +218,9 @@ class Scheduler:
                     if shard is not None:
                         skip = [k for k in shard.sample_keys() if k in done_keys]
                         slot.shard = shard
-                        slot.stream = slot.actor.run_shard.remote(shard.to_dict(), skip)
+                        slot.config = self._config_for(slot, shard)
+                        slot.last_heard = time.monotonic()
+                        slot.stream = slot.actor.run_shard.remote(shard.to_dict(), skip, slot.config.to_dict())
                         if self.progress:
                             self.progress.started(slot.info.name, f"{shard.model['name']}:{shard.model['quant']}")
             streams = {slot.stream: slot for slot in self.slots.values() if slot.stream is not None}
@@ -164,19 +241,31 @@ class Scheduler:
             ready, _ = ray.wait(list(streams), num_returns=1, timeout=0.5)
             for stream in ready:
                 self._advance(streams[stream], queue, done_keys, result)
+            now = time.monotonic()
+            for slot in [s for s in streams.values() if s.stream is not None]:
+                if now - slot.last_heard > self.silence_limit_s:
+                    self._engine_failed(slot, queue, done_keys, result, what="hung", agent_gone=True,
+                                        reason=f"the agent sent nothing for {now - slot.last_heard:.0f} s")
         return result
 
     def _advance(self, slot: AgentSlot, queue: ShardQueue, done_keys: set, result: LoopResult) -> None:
         shard = slot.shard
         try:
             item = ray.get(next(slot.stream))
+            slot.last_heard = time.monotonic()
         except StopIteration:
             queue.done(shard.shard_id)
             slot.shard, slot.stream = None, None
             if self.progress:
                 self.progress.shard_done(slot.info.name)
             return
-        except _lost_errors():
+        except _lost_errors() as exc:
+            if self._node_alive(slot.info.key) and "node has died" not in str(exc).lower():
+                # The node is still there: its agent process died under it (a native crash outside the
+                # engine process, the OOM killer). A crash of this node, not a lost laptop.
+                self._engine_failed(slot, queue, done_keys, result, what="crashed", agent_gone=True,
+                                    reason=f"the agent process died ({ray_death_reason(exc)})")
+                return
             # The laptop left (lid closed, Wi-Fi gone, process killed): re-queue what it did not finish.
             result.lost_nodes.append(slot.info.name)
             queue.give_back(shard.shard_id, done_keys)
@@ -184,7 +273,7 @@ class Scheduler:
             return
         except ray.exceptions.RayTaskError as exc:
             cause = str(exc.cause if getattr(exc, "cause", None) else exc).splitlines()[0][:300]
-            n = self._failures[shard.shard_id] = self._failures.get(shard.shard_id, 0) + 1
+            n = self._shard_errors[shard.shard_id] = self._shard_errors.get(shard.shard_id, 0) + 1
             slot.shard, slot.stream = None, None
             if n >= MAX_SHARD_FAILURES:
                 queue.give_back(shard.shard_id, done_keys | set(shard.sample_keys()))
@@ -204,6 +293,10 @@ class Scheduler:
             self.on_perplexity(record, slot.info.name)
         elif item["kind"] == "shard":
             self.on_shard(ShardRecord(**item["record"]), slot.info.name)
+        elif item["kind"] == "failure":
+            # The engine process crashed or hung; the agent is fine and its stream ends here.
+            self._engine_failed(slot, queue, done_keys, result, what=item["what"], reason=item["reason"],
+                                agent_gone=False)
 
     def shutdown(self) -> None:
         for slot in list(self.slots.values()):
@@ -212,6 +305,17 @@ class Scheduler:
             except Exception:
                 pass
         self.slots.clear()
+
+
+def ray_death_reason(exc: Exception) -> str:
+    """The part of Ray's actor-death message that says how the process ended, on one line."""
+    text = " ".join(str(exc).split())
+    for marker in ("Worker exit detail:", "exit detail:", "The actor died", "The actor is dead"):
+        i = text.find(marker)
+        if i >= 0:
+            detail = text[i + len(marker):].strip() if marker.endswith(":") else text[i:]
+            return detail.split(" There are some potential root causes")[0][:200]
+    return text[:200] or type(exc).__name__
 
 
 def _numeric_labels(fp: dict) -> dict:

@@ -57,7 +57,9 @@ def run(
         from cluster.interrupt import exit_status
 
         raise typer.Exit(exit_status(summary.stop_signal))  # 130 for SIGINT, 143 for SIGTERM
-    if summary.status != "finished":
+    if summary.status != "finished" or summary.excluded:
+        # Also when every sample is in but some node's engine was given up on for a model: that
+        # laptop needs attention (the summary printed one line per model file x node).
         raise typer.Exit(1)
 
 
@@ -201,9 +203,13 @@ def join(
     block: bool = typer.Option(False, "--block", help="Stay in the foreground; Ctrl-C leaves the cluster."),
     stop: bool = typer.Option(False, "--stop", help="Leave: stop this machine's worker(s) (--name: just that one)."),
     no_bandwidth: bool = typer.Option(False, "--no-bandwidth", help="Skip the ~2 s memory bandwidth measurement."),
+    no_engine_check: bool = typer.Option(False, "--no-engine-check",
+                                         help="Skip the inference check (the head then learns of crashes the hard way)."),
+    check_model: Optional[str] = typer.Option(None, "--check-model", help="GGUF for the inference check "
+                                                                          "(default: the demo model)."),
     temp_dir: Optional[str] = typer.Option(None, hidden=True, help="Ray's --temp-dir (tests)."),
 ) -> None:
-    """Fingerprint this laptop and join the cluster as a Ray worker."""
+    """Check this laptop's engine, fingerprint it and join the cluster as a Ray worker."""
     from agents import join as agents_join
 
     if stop:
@@ -218,11 +224,14 @@ def join(
 
     node = agents_join.join(address, token, name=name, labels=parse_label_args(label), threads=threads,
                             node_ip=node_ip, node_ports=node_ports, temp_dir=temp_dir,
-                            measure_bandwidth=not no_bandwidth)
+                            measure_bandwidth=not no_bandwidth, engine_check=not no_engine_check,
+                            check_model=check_model)
     fp = {k: v for k, v in node.labels.items() if k.startswith("lqbench-")}
     typer.echo(f"joined {node.address} as {node.name!r} in {node.seconds:.1f} s: {node.num_cpus} CPUs, "
                f"{fp.get('lqbench-cpu', '?')}, {fp.get('lqbench-ram-gb', '?')} GB RAM, "
-               f"{fp.get('lqbench-mem-bw-gbs', '-')} GB/s. Leave with `lqbench join --stop`.")
+               f"{fp.get('lqbench-mem-bw-gbs', '-')} GB/s, engine "
+               f"{'extra_bufts=' + fp['lqbench-extra-bufts'] if 'lqbench-extra-bufts' in fp else 'unchecked'}. "
+               "Leave with `lqbench join --stop`.")
     if block:
         _stay_in_foreground(node.pid, f"the Ray worker {node.name!r}", node.key)
 
@@ -339,6 +348,59 @@ def score_programs(
                            strict=strict, quiet=quiet, fresh_state=fresh_state)
     if status:
         raise typer.Exit(status)
+
+
+# ---------------------------------------------------------------- doctor
+@app.command()
+def doctor(
+    model: Optional[str] = typer.Option(None, help="Model for the inference check: a GGUF path or a spec "
+                                                   "(default: the demo model)."),
+    threads: Optional[int] = typer.Option(None, help="Threads for the inference check (default: physical cores)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per check instead of a table."),
+    no_lua: bool = typer.Option(False, "--no-lua", help="Skip the Lua sandbox checks."),
+) -> None:
+    """Check this machine: CPU, llama.cpp build, inference in each engine configuration, Lua, Ray, DuckDB."""
+    import json
+    import os
+
+    from lqbench.doctor import Check, run_checks
+
+    path = None
+    if model:
+        from lqbench.models import resolve_model
+
+        path = model if Path(model).is_file() else resolve_model(model).path
+    checks = run_checks(path, n_threads=threads, lua=not no_lua)
+    from cluster.auth import TOKEN_ENV
+    from cluster.ray_node import read_state
+
+    head = read_state("head")
+    if os.environ.get(TOKEN_ENV):
+        checks.append(Check("cluster token", "info", f"set in ${TOKEN_ENV}"))
+    elif head and head.get("token"):
+        checks.append(Check("cluster token", "info", f"the head started here ({head.get('address')}) has one"))
+    else:
+        checks.append(Check("cluster token", "info", f"none (needed for join/run --address: --token or ${TOKEN_ENV})"))
+    if as_json:
+        for c in checks:
+            typer.echo(json.dumps(c.__dict__, sort_keys=True))
+    else:
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table(title="lqbench doctor")
+        for col in ("check", "status", "detail"):
+            table.add_column(col, overflow="fold")
+        colors = {"ok": "green", "warn": "yellow", "fail": "red", "info": ""}
+        for c in checks:
+            table.add_row(c.name, f"[{colors[c.status]}]{c.status}[/]" if colors[c.status] else c.status,
+                          escape(c.detail))
+        Console().print(table)
+    failed = [c for c in checks if c.status == "fail"]
+    if failed:
+        typer.echo("doctor: broken: " + "; ".join(f"{c.name}: {c.detail}" for c in failed), err=True)
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -79,6 +79,7 @@ class Completion:
     wall_ms: float
     finish_reason: str  # "stop" (EOS or a stop string) | "length" (max_tokens or the context end)
     sampled_tokens: int = 0  # tokens the sampler produced, incl. a final EOS (gen_tokens + 1 when > 0)
+    peak_rss_mb: float | None = None  # the generating process's peak RSS during the call, where it was measured
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,10 +101,12 @@ class LlamaGenerator:
     """A GGUF loaded once on the CPU; `generate` per sample (see the module docstring for the timings)."""
 
     def __init__(self, model_path: str, n_threads: int | None = None, n_ctx: int = 2048, n_batch: int = 512,
-                 reuse_prefix: bool = False):
+                 reuse_prefix: bool = False, config=None):
         """`reuse_prefix=True` keeps the KV cache between calls so a prompt sharing a prefix with the
         previous call only evaluates the rest (faster, but prompt_tokens/prompt_ms then count only
-        that rest). A library option: no plan key turns it on, so runs never reuse prefixes."""
+        that rest). A library option: no plan key turns it on, so runs never reuse prefixes.
+        `config` is the `lqbench.engine.EngineConfig` of the load (default: extra buffer types on)."""
+        from lqbench.engine import DEFAULT, load_llama
         from lqbench.gguf_meta import check_magic
 
         check_magic(model_path)
@@ -117,10 +120,11 @@ class LlamaGenerator:
         self.n_ctx = int(n_ctx)
         self.reuse_prefix = bool(reuse_prefix)
         self.model_path = str(model_path)
+        self.config = config or DEFAULT
         t0 = time.perf_counter()
         try:
-            self.llm = llama_cpp.Llama(
-                model_path=self.model_path,
+            self.llm = load_llama(
+                self.model_path, self.config,
                 n_ctx=self.n_ctx,
                 n_batch=min(n_batch, self.n_ctx),
                 n_threads=self.n_threads,

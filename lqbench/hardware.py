@@ -132,6 +132,8 @@ def fingerprint(measure_bandwidth: bool = True, labels: dict | None = None, name
 # ---------------------------------------------------------------- as Ray node labels
 LABEL_PREFIX = "lqbench-"  # keys this module owns; anything else on a node is a user label
 NAME_LABEL = "lqbench-name"
+ENGINE_CONFIG_LABEL = "lqbench-extra-bufts"  # on | off: the engine configuration `lqbench join` found working
+ENGINE_BUILD_LABEL = "lqbench-engine-build"  # lqbench.engine.build_info()["label"]
 _LABEL_FIELDS = {  # label key -> fingerprint field
     "lqbench-node-id": "node_id",
     "lqbench-hostname": "hostname",

@@ -138,6 +138,7 @@ def compute_perplexity(
     max_tokens: int | None = None,
     top_k: int = 32,
     n_batch: int = 128,
+    config=None,
 ) -> dict:
     """{"tokens", "ppl", "kld_mean", "top1_agreement"} of `model_path` on `text` (see module docstring).
 
@@ -160,7 +161,9 @@ def compute_perplexity(
     n_batch = max(1, min(n_batch, n_ctx))
     base = _load_base(base_logits_path) if base_logits_path else None
 
-    llm = llama_cpp.Llama(model_path=str(model_path), n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch,
+    from lqbench.engine import DEFAULT, load_llama
+
+    llm = load_llama(model_path, config or DEFAULT, n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch,
                           n_threads=n_threads, n_threads_batch=n_threads, n_gpu_layers=0, verbose=False)
     batch = None
     try:

@@ -37,7 +37,7 @@ _MODEL_KEYS = {"spec", "name", "quants", "select"}
 _SUITE_KEYS = {"name", "limit", "task_ids", "topics", "difficulties"}
 _SAMPLING_KEYS = {"temperature", "top_k", "top_p", "max_tokens", "n", "seed", "repeat_penalty"}
 _SCORING_KEYS = {"timeout_s", "memory_mb", "lua", "fresh_state"}
-_INFERENCE_KEYS = {"n_threads", "n_ctx"}
+_INFERENCE_KEYS = {"n_threads", "n_ctx", "extra_bufts", "max_crashes", "hang_timeout_s"}
 _PERPLEXITY_KEYS = {"corpus", "base", "n_ctx", "max_tokens", "with_tests"}
 
 
@@ -180,6 +180,16 @@ def plan_from_dict(raw: dict, *, limit: int | None = None) -> Plan:
     _typed("inference.n_ctx", inference["n_ctx"], int, positive=True)
     if "n_threads" in inference and inference["n_threads"] is not None:
         _typed("inference.n_threads", inference["n_threads"], int, positive=True)
+    # Engine failures (lqbench.failures): a (node, model file) whose engine crashes or hangs this many
+    # times is excluded; a call that answers nothing for hang_timeout_s is a hang. extra_bufts, when
+    # given, is every node's starting configuration (else what `lqbench join` found working there).
+    inference.setdefault("max_crashes", 3)
+    _typed("inference.max_crashes", inference["max_crashes"], int, positive=True)
+    inference.setdefault("hang_timeout_s", 600.0)
+    inference["hang_timeout_s"] = _typed("inference.hang_timeout_s", inference["hang_timeout_s"], float,
+                                         positive=True)
+    if "extra_bufts" in inference:
+        _typed("inference.extra_bufts", inference["extra_bufts"], bool)
 
     perplexity = raw.get("perplexity")
     if perplexity is not None:

@@ -47,6 +47,8 @@ class SampleRecord:
     temperature: float
     finish_reason: str
     n_threads: int
+    engine_config: str = ""  # lqbench.engine.EngineConfig.label of the engine that generated it
+    engine_build: str = ""  # lqbench.engine.build_info()["label"]: llama-cpp-python version + library hash
 
     @property
     def key(self) -> tuple:
@@ -72,7 +74,10 @@ class ShardRecord:
     n_threads: int
     started_at: str
     finished_at: str
-    status: str
+    status: str  # finished | crashed | hung
+    engine_config: str = ""
+    engine_build: str = ""
+    error: str | None = None  # why a crashed or hung attempt ended
 
     @classmethod
     def columns(cls) -> list[str]:

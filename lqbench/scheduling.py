@@ -134,6 +134,7 @@ class ShardQueue:
         self._started: dict[str, float] = {}  # shard_id -> when it was handed out
         self._work_done: dict[str, float] = {}  # node key -> work of the shards it finished
         self._busy_s: dict[str, float] = {}  # node key -> seconds those shards took
+        self._excluded: set[tuple[str, str]] = set()  # (node key, model_id): its engine failed there too often
 
     @property
     def pending(self) -> list[Shard]:
@@ -148,6 +149,8 @@ class ShardQueue:
 
     def can_run(self, shard: Shard, node: NodeInfo) -> bool:
         if shard.replica and shard.replica != node.name:
+            return False
+        if (node.key, shard.model_id) in self._excluded:
             return False
         return selector_matches(shard.select, node.labels)
 
@@ -300,6 +303,10 @@ class ShardQueue:
     def unplaceable(self, nodes: list[NodeInfo]) -> list[Shard]:
         """Pending shards no live node can ever take (replica's node gone, selector matches none)."""
         return [s for s in self._pending if not any(self.can_run(s, n) for n in nodes)]
+
+    def exclude(self, node_key: str, model_id: str) -> None:
+        """This node takes no more shards of this model file (its engine crashed or hung there too often)."""
+        self._excluded.add((node_key, model_id))
 
     def drop(self, shards: list[Shard]) -> None:
         ids = {s.shard_id for s in shards}

@@ -155,13 +155,20 @@ def run_shard(
     n_threads: int,
     skip: set[tuple] = frozenset(),
     should_stop: Callable[[], bool] = lambda: False,
+    engine_config: str = "",
+    engine_build: str = "",
 ) -> Iterator[SampleRecord]:
     """Generate and score every sample of `shard` not in `skip`, yielding one record each.
 
     `generator` follows the Generator protocol (lqbench.generation); `scorer` has
     `score(program) -> Verdict` (a lqbench.scorer.ScorerPool). A generation that
     raises is recorded as status `generation_error`, not dropped: the sample exists.
+    An `EngineFailure` (the engine process crashed or hung) is not a sample's error:
+    it propagates, and the samples not yielded yet are the shard's remaining work.
+    `engine_config` (an `EngineConfig.label`) and `engine_build` (`lqbench.engine.build_info`'s
+    label) are recorded with every sample.
     """
+    from lqbench.engine import EngineFailure
     from lqbench.generation import SamplingParams
     from lqbench.memory import peak_rss_mb, reset_peak
 
@@ -178,28 +185,44 @@ def run_shard(
             t0 = time.perf_counter()
             try:
                 comp = generator.generate(task.prompt, params, list(task.stop_tokens))
+            except EngineFailure:
+                raise
             except Exception as exc:  # one bad prompt must not sink the shard
                 wall = (time.perf_counter() - t0) * 1000
                 yield _record(shard, task, idx, seed, node_id, n_threads, completion="", status="generation_error",
                               passed=False, error=f"{type(exc).__name__}: {exc}"[:500], tokens=(0, 0),
-                              ms=(0.0, 0.0, 0.0, wall), score_ms=0.0, rss=peak_rss_mb(), finish="error")
+                              ms=(0.0, 0.0, 0.0, wall), score_ms=0.0, rss=peak_rss_mb(), finish="error",
+                              engine=(engine_config, engine_build))
                 continue
-            rss = peak_rss_mb()
+            # A generator in another process measures its own peak; an in-process one is measured here.
+            rss = comp.peak_rss_mb if comp.peak_rss_mb is not None else peak_rss_mb()
             verdict = scorer.score(task.program(comp.text))
             yield _record(shard, task, idx, seed, node_id, n_threads, completion=comp.text, status=verdict.status,
                           passed=verdict.passed, error=verdict.error,
                           tokens=(comp.prompt_tokens, comp.gen_tokens),
                           ms=(comp.prompt_ms, comp.gen_ms, comp.ttft_ms, comp.wall_ms), score_ms=verdict.ms,
-                          rss=rss, finish=comp.finish_reason)
+                          rss=rss, finish=comp.finish_reason, engine=(engine_config, engine_build))
+
+
+def failed_records(shard: Shard, node_id: str, error: str, skip: set[tuple] = frozenset()) -> list[SampleRecord]:
+    """`generation_error` records for every sample of `shard` not in `skip`: work that no node could
+    do (its engine crashed everywhere it was tried), recorded with the cause instead of left missing.
+    Nothing was measured, so tokens, timings and memory are NULL."""
+    return [_record(shard, task, idx, sample_seed(int(shard.sampling.get("seed", 0)), task.task_id, idx), node_id,
+                    None, completion="", status="generation_error", passed=False, error=error[:500],
+                    tokens=(None, None), ms=(None, None, None, None), score_ms=None, rss=None, finish="error")
+            for task in shard.tasks for idx in range(shard.n_samples)
+            if (shard.model_id, shard.suite, task.task_id, idx, shard.replica) not in skip]
 
 
 def _record(shard, task, idx, seed, node_id, n_threads, *, completion, status, passed, error, tokens, ms,
-            score_ms, rss, finish) -> SampleRecord:
+            score_ms, rss, finish, engine=("", "")) -> SampleRecord:
     return SampleRecord(
         run_id=shard.run_id, node_id=node_id, model_id=shard.model_id, suite=shard.suite, task_id=task.task_id,
         sample_idx=idx, replica=shard.replica, seed=seed, completion=completion, status=status, passed=bool(passed),
         error=error, prompt_tokens=tokens[0], gen_tokens=tokens[1], prompt_ms=ms[0], gen_ms=ms[1], ttft_ms=ms[2],
-        wall_ms=ms[3], score_ms=score_ms, peak_rss_mb=round(rss, 1), created_at=utc_now(), shard_id=shard.shard_id,
+        wall_ms=ms[3], score_ms=score_ms, peak_rss_mb=None if rss is None else round(rss, 1), created_at=utc_now(), shard_id=shard.shard_id,
         suite_version=shard.suite_version, temperature=float(shard.sampling.get("temperature", 0.0)),
-        finish_reason=finish, n_threads=n_threads,
+        finish_reason=finish, n_threads=n_threads, engine_config=engine[0],
+        engine_build=engine[1],
     )

@@ -67,7 +67,8 @@ class ResultStore:
     # --- reference rows -------------------------------------------------
     def upsert_nodes(self, fingerprints: Iterable[dict]) -> None:
         cols = ["node_id", "hostname", "cpu_model", "physical_cores", "logical_cores", "ram_gb", "os",
-                "arch", "mem_bandwidth_gbs", "llama_cpp_version", "labels_json"]
+                "arch", "mem_bandwidth_gbs", "llama_cpp_version", "labels_json", "engine_build",
+                "engine_system_info", "engine_config"]
         now = utc_now()
         with connect_write(self.path) as con:
             for fp in fingerprints:
@@ -77,7 +78,9 @@ class ResultStore:
                     f" VALUES ({', '.join('?' for _ in cols)}, ?, ?)"
                     " ON CONFLICT (node_id) DO UPDATE SET last_seen = excluded.last_seen,"
                     " mem_bandwidth_gbs = excluded.mem_bandwidth_gbs, labels_json = excluded.labels_json,"
-                    " llama_cpp_version = excluded.llama_cpp_version",
+                    " llama_cpp_version = excluded.llama_cpp_version, engine_build = excluded.engine_build,"
+                    " engine_system_info = excluded.engine_system_info,"
+                    " engine_config = coalesce(excluded.engine_config, nodes.engine_config)",
                     values + [now, now],
                 )
 

@@ -30,6 +30,9 @@ NODES = [
          logical_cores=8, ram_gb=8.0, os="Linux 6.1", arch="x86_64", mem_bandwidth_gbs=14.0,
          llama_cpp_version="0.3.16", labels_json='{"class": "slow"}'),
 ]
+# The llama.cpp build of each node (run-every-node records it): two laptops share one build.
+ENGINE_BUILDS = {"node-fast": "0.3.16+aaaaaaaaaaaa", "node-mid": "0.3.16+aaaaaaaaaaaa",
+                 "node-slow": "0.3.16+bbbbbbbbbbbb"}
 # How much of the roofline each node reaches (cache and thread effects differ per machine).
 ROOFLINE_EFF = {"node-fast": 0.62, "node-mid": 0.70, "node-slow": 0.55}
 
@@ -177,6 +180,9 @@ def build_fixture_db(path: Path | str, seed: int = 7) -> FixtureInfo:
                     s.status, s.error = "assertion_failure", "assertion_failure: synthetic"
                 drift = " -- fp drift" if differs and node["node_id"] == "node-slow" else ""
                 s.completion = f"  return x + {t.task_id[-2:]}{drift}\nend"
+                # The slow laptop compiled its own llama.cpp: another build, which is where the drift is.
+                s.engine_build = ENGINE_BUILDS[node["node_id"]]
+                s.engine_config = "extra_bufts=on"
                 batch.append(s)
         shards = [r for node in NODES for r in shards_for(run3, node["node_id"], model["model_id"])]
         store.write_batch(batch, shards)

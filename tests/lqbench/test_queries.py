@@ -203,6 +203,24 @@ def test_greedy_divergence_finds_exactly_the_planted_tasks(fx):
     assert records(fx.path, "greedy_divergence_between_nodes", {"run_id": "run-greedy"}) == []
 
 
+def test_greedy_divergence_by_engine_attributes_the_drift_to_the_other_build(fx, analysis_fixture):
+    ENGINE_BUILDS = analysis_fixture.ENGINE_BUILDS
+    rows = records(fx.path, "greedy_divergence_by_engine")
+    a = f"{ENGINE_BUILDS['node-fast']} extra_bufts=on"
+    b = f"{ENGINE_BUILDS['node-slow']} extra_bufts=on"
+    by_model = {r["model"]: r for r in rows}
+    assert set(by_model) == {"gemma-3-270m", "tinycoder-1b"} and all(r["run_id"] == "run-every-node" for r in rows)
+    for name, r in by_model.items():
+        assert (r["engine_a"], r["engine_b"]) == (a, b) and r["quant"] == "Q4_K_M"
+        assert r["n_samples"] == fx.n_tasks and r["verdict_flips"] == 0
+        assert r["nodes_a"] == "mbp-m1, ryzen-desk" and r["nodes_b"] == "old-thinkpad"
+        planted = sum(1 for m, _, _ in fx.divergent if m == fx.model_ids[(name, "Q4_K_M")])
+        assert r["identical"] == fx.n_tasks - planted
+        assert r["identical_rate"] == round((fx.n_tasks - planted) / fx.n_tasks, 4)
+    assert planted == 2  # tinycoder's two planted tasks, the last family checked
+    assert records(fx.path, "greedy_divergence_by_engine", {"run_id": "run-greedy"}) == []
+
+
 # ------------------------------------------------------------------ sweep cost
 REFERENCE_BYTES = (
     sum(p * b / 8 for p in (7.25e9, 6.74e9, 6.74e9, 8.54e9, 7.17e9) for b in (3.35, 4.85, 8.5))

@@ -1,0 +1,177 @@
+"""The child process that holds a loaded model: `python -m lqbench.engine_worker NODE_NAME`.
+
+`lqbench.engine_process.EngineProcess` starts it and talks to it over its stdin/stdout
+with length-prefixed pickles: (op, kwargs) in, ("ok", result) or ("error", type name,
+message) out. llama.cpp runs here and nowhere else, so a native crash (a SIGSEGV in a
+kernel, an abort in a GGML_ASSERT) ends this process and is seen by the parent as an exit
+status, not as the death of the agent, the CLI or pytest.
+
+The protocol channel is a private copy of fd 1; fd 1 itself is pointed at stderr, so
+anything llama.cpp prints cannot corrupt the channel. The child dies with its parent.
+
+Test-only fault injection: `LQBENCH_TEST_ENGINE_FAULT` makes this real process crash or
+hang on purpose, to test crash containment. No plan key reaches it; only the environment
+of the process that starts the engine. Its value is a comma list of `MODE` or `NODE:MODE`:
+  crash             SIGSEGV on every generate
+  crash-extra-bufts SIGSEGV on generate when extra buffer types are on (like the AMX bug)
+  crash-agent       SIGSEGV sent to the parent (the agent) on generate
+  hang              generate never returns
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import struct
+import sys
+import threading
+import time
+
+FAULT_ENV = "LQBENCH_TEST_ENGINE_FAULT"
+_HEADER = struct.Struct("<I")
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = os.read(fd, n - got)
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int):
+    (n,) = _HEADER.unpack(_read_exact(fd, _HEADER.size))
+    return pickle.loads(_read_exact(fd, n))
+
+
+def write_frame(fd: int, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def faults_for(node: str, env: str | None) -> set[str]:
+    """The fault modes `env` (LQBENCH_TEST_ENGINE_FAULT) asks of the engine of `node`."""
+    modes = set()
+    for item in (env or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        where, sep, mode = item.rpartition(":")
+        if not sep or where in ("*", node):
+            modes.add(mode)
+    return modes
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel kills us when the parent dies. Elsewhere a watchdog thread notices."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except Exception:
+            pass
+
+    def watch():
+        while True:
+            if os.getppid() != parent:
+                os._exit(0)
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+class _Engine:
+    def __init__(self, node: str):
+        self.node = node
+        self.faults = faults_for(node, os.environ.get(FAULT_ENV))
+        self.generator = None
+        self.config = None
+
+    def _inject(self) -> None:
+        if "hang" in self.faults:
+            while True:
+                time.sleep(3600)
+        if "crash-agent" in self.faults:
+            os.kill(os.getppid(), signal.SIGSEGV)
+            time.sleep(60)
+        if "crash" in self.faults or ("crash-extra-bufts" in self.faults and self.config.extra_bufts):
+            os.kill(os.getpid(), signal.SIGSEGV)
+
+    def op_load(self, model_path, config, n_threads, n_ctx, n_batch=512):
+        from lqbench.engine import EngineConfig, capture_llama_log, parse_buffer_types
+        from lqbench.generation import LlamaGenerator
+
+        if self.generator is not None:
+            self.generator.close()
+            self.generator = None
+        self.config = EngineConfig.from_dict(config)
+        with capture_llama_log() as log:
+            self.generator = LlamaGenerator(model_path, n_threads=n_threads, n_ctx=n_ctx, n_batch=n_batch,
+                                            config=self.config)
+        return {"load_ms": self.generator.load_ms, "buffer_types": parse_buffer_types("".join(log))}
+
+    def op_generate(self, prompt, params, stop):
+        from lqbench.generation import SamplingParams
+        from lqbench.memory import peak_rss_mb, reset_peak
+
+        if self.generator is None:
+            raise RuntimeError("no model loaded")
+        self._inject()
+        reset_peak()
+        comp = self.generator.generate(prompt, SamplingParams.from_dict(params), stop)
+        comp.peak_rss_mb = peak_rss_mb()
+        return comp.to_dict()
+
+    def op_perplexity(self, **kwargs):
+        from lqbench.engine import EngineConfig
+        from lqbench.perplexity import compute_perplexity
+
+        if self.generator is not None:  # one model in memory at a time
+            self.generator.close()
+            self.generator = None
+        kwargs["config"] = EngineConfig.from_dict(kwargs.get("config"))
+        self.config = kwargs["config"]
+        self._inject()
+        return compute_perplexity(**kwargs)
+
+    def op_build_info(self):
+        from lqbench.engine import build_info
+
+        return build_info()
+
+
+def main(argv: list[str]) -> int:
+    node = argv[1] if len(argv) > 1 else ""
+    channel_out = os.dup(1)
+    os.dup2(2, 1)  # llama.cpp's prints go to stderr, never into the channel
+    sys.stdout = sys.stderr
+    channel_in = 0
+    import faulthandler
+
+    faulthandler.enable()  # a native crash leaves the Python stack on stderr for the parent to quote
+    _die_with_parent(os.getppid())
+    engine = _Engine(node)
+    while True:
+        try:
+            op, kwargs = read_frame(channel_in)
+        except EOFError:
+            return 0
+        if op == "exit":
+            return 0
+        try:
+            result = getattr(engine, f"op_{op}")(**kwargs)
+            reply = ("ok", result)
+        except Exception as exc:  # reported to the parent; the engine stays usable
+            reply = ("error", type(exc).__name__, str(exc))
+        write_frame(channel_out, reply)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
