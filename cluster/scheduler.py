@@ -225,6 +225,9 @@ class Scheduler:
                             self.progress.started(slot.info.name, f"{shard.model['name']}:{shard.model['quant']}")
             streams = {slot.stream: slot for slot in self.slots.values() if slot.stream is not None}
             if not streams:
+                # A node whose agent died a moment ago gets a new agent before its work is called unplaceable.
+                if self.discover(timeout_s=60.0):
+                    continue
                 stuck = queue.unplaceable([s.info for s in self.slots.values()])
                 if self.slots and stuck and len(stuck) == len(queue.pending) and queue.running == 0:
                     result.unplaceable.extend(stuck)

@@ -39,9 +39,10 @@ def describe_exit(returncode: int) -> str:
 
 
 def _last_words(stderr_text: str) -> str:
-    """The most telling line of what a dying engine printed (a GGML_ASSERT, faulthandler's headline)."""
-    lines = [ln.strip() for ln in stderr_text.splitlines() if ln.strip()]
-    for key in ("GGML_ASSERT", "Fatal Python error", "error:", "Error", "terminate called"):
+    """The most telling line of what a dying engine printed: a GGML_ASSERT, a C++ exception, an error
+    line (faulthandler's "Fatal Python error: <signal>" only restates the signal, so it is not one)."""
+    lines = [ln.strip() for ln in stderr_text.splitlines() if ln.strip() and "Fatal Python error" not in ln]
+    for key in ("GGML_ASSERT", "terminate called", "what():", "error:"):
         for ln in reversed(lines):
             if key in ln:
                 return ln[:200]

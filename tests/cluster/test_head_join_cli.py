@@ -96,7 +96,7 @@ def _log_tail(cluster: NetnsCluster, worker: str | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def netns_cluster():
+def netns_cluster(shared_model_cache):
     reason = _netns_unavailable()
     if reason:
         pytest.skip(reason)
@@ -108,7 +108,8 @@ def netns_cluster():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "LQBENCH_"))}
     env.update(HOME=str(root / "home"),  # no ~/.ray/auth_token of the real user leaks in
                LQBENCH_HOME=str(root / "lqbench_home"), LQBENCH_DB=str(root / "results.duckdb"),
-               RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(REPO))
+               RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(REPO),
+               LQBENCH_MODEL_CACHE=str(shared_model_cache))  # the demo GGUF for join's inference check, made once
     cluster = NetnsCluster(ns=ns, root=root, env=env)
     port = random.randrange(20000, 29000)  # distinct from any other Ray on this machine (Ray scans all processes)
     try:
@@ -124,7 +125,8 @@ def netns_cluster():
         joins = {}
         t0 = time.monotonic()
         for i, name in enumerate(("lap1", "lap2"), start=1):  # two laptops joining at once
-            extra = ["--no-bandwidth"] if name == "lap2" else ["--label", "team=ml"]
+            # lap1 runs join's inference check (the demo model in an engine process); lap2 skips it
+            extra = ["--no-bandwidth", "--no-engine-check"] if name == "lap2" else ["--label", "team=ml"]
             # the exact command the head printed, plus what tells two laptops on one machine apart
             argv = [*cluster.join_line.split()[1:], "--name", name, "--threads", "1",
                     "--node-ports", str(port + 10 + 10 * i), "--temp-dir", str(root / name), *extra]
@@ -134,6 +136,7 @@ def netns_cluster():
             out, err = proc.communicate(timeout=120)
             assert proc.returncode == 0, f"join {name} failed:\n{out}\n{err}\n{_log_tail(cluster, name)}"
             assert f"joined {cluster.address} as '{name}'" in out, out
+            assert ("engine unchecked" if name == "lap2" else "engine extra_bufts=") in out, out
             cluster.workers.append(name)
         cluster.timings["two joins"] = round(time.monotonic() - t0, 1)
         yield cluster
@@ -192,6 +195,53 @@ def test_join_with_a_wrong_token_is_refused_with_one_line(netns_cluster):
     assert not [c for c in netns_cluster.processes().values() if "intruder" in c]  # no half-started raylet
     names = netns_cluster.lqbench("nodes", "--json", "--alive").stdout
     assert names.count('"name": "intruder"') == 0 and names.count('"alive": true') == 3
+
+
+def test_join_on_ports_taken_by_the_head_says_which_port_and_the_fix(netns_cluster):
+    """Lending the head's own laptop as a worker: its ports clash with the head's node."""
+    c = netns_cluster
+    head_ports = int(c.address.rsplit(":", 1)[1]) + 10  # the fixture's `lqbench head --node-ports`
+    t0 = time.monotonic()
+    result = c.lqbench(*c.join_line.split()[1:], "--name", "lap-clash", "--node-ports", str(head_ports),
+                       "--no-bandwidth", "--no-engine-check", "--temp-dir", str(c.root / "clash"))
+    assert time.monotonic() - t0 < 30  # said at once, not after Ray's start-up timeout
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: port {head_ports} (node-manager-port) is already in use on this machine")
+    assert "pass --node-ports N" in line and re.search(r"e\.g\. --node-ports \d+", line), line
+    assert not [cmd for cmd in c.processes().values() if "clash" in cmd]
+
+
+def test_join_to_a_head_of_another_ray_version_is_refused_with_one_line(netns_cluster):
+    """The head's cluster metadata (where Ray keeps its version) says another Ray: join names both."""
+    c = netns_cluster
+    rewrite = f"""
+import json, sys
+from cluster.auth import use_token_in_process
+use_token_in_process("{c.token}")
+from ray._raylet import GcsClient
+gcs = GcsClient(address="{c.address}")
+meta = json.loads(gcs.internal_kv_get(b"CLUSTER_METADATA", b"cluster"))
+if sys.argv[1:] == ["restore"]:
+    meta["ray_version"] = meta.pop("real_ray_version")
+else:
+    meta["real_ray_version"], meta["ray_version"] = meta["ray_version"], "2.0.0"
+gcs.internal_kv_put(b"CLUSTER_METADATA", json.dumps(meta).encode(), True, b"cluster")
+"""
+    changed = c.exec(sys.executable, "-c", rewrite)
+    assert changed.returncode == 0, changed.stderr
+    try:
+        result = c.lqbench(*c.join_line.split()[1:], "--name", "lap-old", "--node-ports", "0", "--no-bandwidth",
+                           "--no-engine-check", "--temp-dir", str(c.root / "old"))
+    finally:
+        restored = c.exec(sys.executable, "-c", rewrite, "restore")
+        assert restored.returncode == 0, restored.stderr
+    import ray
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: the head at {c.address} runs Ray 2.0.0, this laptop Ray {ray.__version__}: "
+        "install the same Ray version on both"]
 
 
 def test_nodes_with_a_wrong_token_is_refused(netns_cluster):
