@@ -53,7 +53,6 @@ class NodeAgent:
         self.fp.update(engine_build=self.engine_build["label"], engine_system_info=self.engine_build["system_info"],
                        engine_config=f"extra_bufts={joined_config}" if joined_config else None)
         self.node_id = self.fp["node_id"]
-        self.name = name
         self.n_threads = n_threads or physical_cores()
         self._engine = EngineProcess(node_name=name)
         self._pool = None
@@ -117,7 +116,7 @@ class NodeAgent:
             yield {"kind": "shard", "record": shard_record("finished", load_ms)}
         except EngineFailure as failure:
             yield {"kind": "shard", "record": shard_record(failure.what, error=failure.reason)}
-            yield {"kind": "failure", "what": failure.what, "reason": failure.reason, "config": config.to_dict()}
+            yield {"kind": "failure", "what": failure.what, "reason": failure.reason}
 
     def _run_perplexity(self, shard: Shard, skip: set, config, n_threads: int):
         """The whole ladder on this node: the base's distributions once, every rung against them."""
@@ -150,6 +149,3 @@ class NodeAgent:
 
     def pid(self) -> int:
         return os.getpid()
-
-    def engine_pid(self) -> int | None:
-        return self._engine.pid

@@ -58,7 +58,6 @@ class LoopResult:
     lost_nodes: list[str] = field(default_factory=list)
     failed_shards: list[tuple[str, str]] = field(default_factory=list)  # (shard_id, error)
     unplaceable: list[Shard] = field(default_factory=list)
-    crashed_nodes: list[str] = field(default_factory=list)  # one entry per crash or hang, by node name
 
 
 def _lost_errors() -> tuple:
@@ -178,7 +177,6 @@ class Scheduler:
         decision = self.failures.record(node_key=slot.info.key, node_name=slot.info.name,
                                         node_id=slot.fingerprint.get("node_id", ""), model_id=shard.model_id,
                                         model_label=label, what=what, reason=reason, config=slot.config)
-        result.crashed_nodes.append(slot.info.name)
         if decision == "exclude":
             queue.exclude(slot.info.key, shard.model_id)
         queue.give_back(shard.shard_id, done_keys)

@@ -149,6 +149,9 @@ class _Engine:
 
 def main(argv: list[str]) -> int:
     node = argv[1] if len(argv) > 1 else ""
+    # A Ctrl-C on the terminal is the head's to handle (it stops the run at a safe point); the
+    # engine ends with its parent, and must not die of it first and look like a crash.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel_out = os.dup(1)
     os.dup2(2, 1)  # llama.cpp's prints go to stderr, never into the channel
     sys.stdout = sys.stderr
