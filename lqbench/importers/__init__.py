@@ -20,6 +20,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -103,7 +104,7 @@ def read_input(path: Path) -> tuple[bytes, str]:
 
 
 def input_file(path: Path, raw: bytes, format: str) -> InputFile:
-    return InputFile(str(path.resolve()), hashlib.sha256(raw).hexdigest(), len(raw), format)
+    return InputFile(os.path.abspath(path), hashlib.sha256(raw).hexdigest(), len(raw), format)
 
 
 def line_of(text: str, pos: int) -> int:
