@@ -411,3 +411,21 @@ def test_a_report_without_imports_has_no_imported_section(tmp_path):
     ResultStore(db).ensure()
     html = build_report(db, tmp_path / "report.html").path.read_text()
     assert 'id="imported"' not in html and 'href="#imported"' not in html
+
+
+def test_the_import_queries_on_the_analysis_fixture(analysis_db_with_import):
+    path = analysis_db_with_import.path
+    cols, rows = run_query(path, "import_agreement")
+    (row,) = [dict(zip(cols, r)) for r in rows]
+    n = analysis_db_with_import.n_tasks
+    assert (row["model"], row["source"], row["n_compared"], row["n_agree"]) == (
+        "published-coder-7b", "fixture-published", n, n - 2)
+    assert row["only_ours_pass"] + row["only_theirs_pass"] == 2
+    cols, rows = run_query(path, "import_disagreements")
+    assert sorted(r[cols.index("task_id")] for r in rows) == ["hu_02", "lq_01"]
+    # no file size for an imported model: it cannot be placed against size, and is left out there
+    cols, rows = run_query(path, "accuracy_vs_size_pareto")
+    assert "published-coder-7b" not in [r[cols.index("model")] for r in rows] and len(rows) == 8
+    cols, rows = run_query(path, "pass_at_1_by_model_quant", {"run_id": "run-imported"})
+    assert [(r[cols.index("model")], r[cols.index("origin")]) for r in rows] == [
+        ("published-coder-7b", "imported: fixture-published")]
