@@ -18,8 +18,19 @@ def import_command(paths: list[Path], db: Path, options: ImportOptions) -> int:
     """Run one import and report it; returns the exit status (1 when input entries were skipped)."""
     from lqbench.verdicts import VERDICTS
 
+    bar = None
+    if sys.stderr.isatty():  # the scorer's bar: drawn only on a terminal, rich imported only then
+        from lqbench.scorer.command import _Bar
+
+        bar = _Bar()
     try:
-        summary = import_paths(paths, db, options)
+        if bar is None:
+            summary = import_paths(paths, db, options)
+        else:
+            with bar.progress:
+                summary = import_paths(paths, db, options, on_start=bar.start,
+                                       on_verdict=lambda verdict: bar.advance(verdict.passed))
+                bar.show()
     except KeyboardInterrupt:
         _say(f"interrupted: nothing was imported into {db}")
         return 130

@@ -371,22 +371,24 @@ def _apply_verdicts(path: Path, programs: list[_Program], issues: list[Issue]) -
 
     raw, text = read_input(path)
     rows = read_verdicts(path, text)
-    by_task = defaultdict(list)
+    by_task, by_tail = defaultdict(list), defaultdict(list)
     for p in programs:
         by_task[p.task.task_id].append(p)
+        if p.entry.file.format == PROGRAM:  # a row's file may name any tail of the path: index each
+            parts = Path(p.entry.file.path).parts
+            for depth in range(1, len(parts) + 1):
+                by_tail[parts[-depth:]].append(p)
     taken: dict[int, str] = {}
     for row in rows:
         if row.file is not None:
-            want = Path(row.file).parts
-            hits = [p for p in programs if p.entry.file.format == PROGRAM
-                    and Path(p.entry.file.path).parts[-len(want):] == want]
+            hits = by_tail.get(Path(row.file).parts, [])
         else:
             hits = [p for p in by_task.get(row.task, [])
                     if (row.model is None or p.model["name"] == row.model)
                     and (row.quant is None or p.model["quant"] == row.quant.lower())
                     and (row.sample is None or row.sample in (p.entry.sample, str(p.sample_idx)))]
         if not hits:
-            issues.append(Issue(row.where, "no imported program matches this verdict row"))
+            issues.append(Issue(row.where, "no program of this import matches this verdict row"))
             continue
         if len(hits) > 1:
             issues.append(Issue(row.where, f"{len(hits)} imported programs match this verdict row; add model, quant "
