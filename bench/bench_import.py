@@ -12,9 +12,10 @@ Programs: the completions the demo model wrote for the built-in suite at three q
 (bench/data/model_written.jsonl, 1,902) plus the suite's references, wrong solutions and mutants
 (bench/scorer_corpus.py) as a fourth "model". Every timing is the whole command (process start to
 exit), best of --repeat, the two sides alternating. It also prints how many programs got the same verdict
-both ways (only a program at a time or memory limit may differ, on a loaded machine).
+both ways: a program at a time or memory limit, or one whose result depends on pairs() order (string
+hashes are seeded per Lua state), may end differently from one run to the next, in either command.
 
-    .venv/bin/python bench/bench_import.py [--extra 2000] [--repeat 3] [--jobs N]
+    .venv/bin/python bench/bench_import.py [--extra 2000] [--repeat 3] [--jobs N] [--timeout S]
 """
 
 from __future__ import annotations
@@ -133,6 +134,8 @@ def main() -> int:
     ap.add_argument("--extra", type=int, default=2000, help="programs from the built-in suite and its mutants")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of each side (best kept)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count())
+    ap.add_argument("--timeout", type=float, default=5.0,
+                    help="seconds per program, both sides (the few programs that run out of time dominate both)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", help="keep the inputs and outputs in this directory")
     args = ap.parse_args()
@@ -146,8 +149,8 @@ def main() -> int:
     lua_dir, multiple_dir, folders = write_layouts(rows, work)
     models = collections.Counter(f"{r['model']} {r['quant']}" for r in rows)
     print(f"programs: {len(rows)} ({', '.join(f'{k} {v}' for k, v in sorted(models.items()))}); jobs {args.jobs}; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    common = ["--jobs", str(args.jobs)]
+          f"time limit {args.timeout:g} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    common = ["--jobs", str(args.jobs), "--timeout", str(args.timeout)]
 
     best = collections.defaultdict(lambda: float("inf"))
     for rep in range(args.repeat):

@@ -34,6 +34,7 @@ MULTIPLE_RESULTS = "multipl-e-results"
 BIGCODE_GENERATIONS = "bigcode-generations"
 PROGRAM = "program"
 VERDICTS_CSV = "verdicts-csv"
+SUITE_FILE = "suite"  # a --suite file: the tasks the programs were scored against
 
 
 @dataclass

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Callable
 
 from lqbench.errors import LqbenchError
-from lqbench.importers import (BIGCODE_GENERATIONS, MULTIPLE_COMPLETIONS, MULTIPLE_RESULTS, PROGRAM, VERDICTS_CSV,
-                               Entry, InputFile, Issue, input_file, json_document, read_input)
+from lqbench.importers import (BIGCODE_GENERATIONS, MULTIPLE_COMPLETIONS, MULTIPLE_RESULTS, PROGRAM, SUITE_FILE,
+                               VERDICTS_CSV, Entry, InputFile, Issue, input_file, json_document, read_input)
 from lqbench.tasks import Suite, TaskSpec, stamp_version
 
 IMPORTED_NODE = "imported"
@@ -472,7 +472,9 @@ def import_paths(paths: list[Path], db: Path, options: ImportOptions,
     finally:
         pool.close()
 
-    files = reader.files + ([verdict_file] if verdict_file else [])
+    # the --suite files too: which tasks the programs were scored against (already read once by load_suite)
+    suite_files = [input_file(Path(s), Path(s).read_bytes(), SUITE_FILE) for s in options.suites if Path(s).is_file()]
+    files = reader.files + ([verdict_file] if verdict_file else []) + suite_files
     run_id = None
     if fresh:
         run_id = new_import_id()

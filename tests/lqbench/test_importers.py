@@ -213,6 +213,9 @@ def test_bigcode_generations_are_read_against_their_suite_and_extra_tasks_are_re
         {"suite": "tiny-lua", "task_id": DOUBLE["name"], "sample_idx": 0, "status": "pass"}]
     assert {r["task_id"] for r in _rows(db, "SELECT task_id FROM tasks")} == {ADD["name"], DOUBLE["name"]}
     assert _rows(db, "SELECT n_skipped FROM imports")[0]["n_skipped"] == 2
+    files = {r["format"]: r for r in _rows(db, "SELECT format, sha256, n_programs FROM import_files")}
+    assert files["suite"]["sha256"] == hashlib.sha256(suite.read_bytes()).hexdigest()
+    assert files["bigcode-generations"]["n_programs"] == 3
 
 
 def test_bigcode_generations_need_exactly_one_suite(tmp_path):

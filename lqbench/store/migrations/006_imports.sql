@@ -10,8 +10,8 @@ CREATE TABLE imports (
     run_id      VARCHAR PRIMARY KEY,
     source      VARCHAR NOT NULL,              -- --source: where the generations came from (a URL, a paper, ...)
     n_programs  INTEGER NOT NULL,              -- programs recorded by this import
-    n_skipped   INTEGER NOT NULL,              -- input entries reported and not recorded (file:line in issues_json)
-    issues_json VARCHAR,                       -- JSON list of "file:line: why" for every skipped entry
+    n_skipped   INTEGER NOT NULL,              -- issues reported and skipped (one program, or a whole file, each)
+    issues_json VARCHAR,                       -- JSON list of the issues, "file:line: why"
     imported_at TIMESTAMP NOT NULL
 );
 
@@ -21,7 +21,7 @@ CREATE TABLE import_files (
     path       VARCHAR NOT NULL,               -- absolute path at import time
     sha256     VARCHAR NOT NULL,
     bytes      BIGINT NOT NULL,
-    format     VARCHAR NOT NULL,               -- multipl-e-completions | multipl-e-results | bigcode-generations | program | verdicts-csv | suite
+    format     VARCHAR NOT NULL,               -- multipl-e-completions | multipl-e-results | bigcode-generations | program | verdicts-csv | suite (a --suite file)
     n_programs INTEGER NOT NULL,               -- programs of this file recorded by this import
     PRIMARY KEY (run_id, path)
 );
