@@ -49,6 +49,7 @@ class Pattern:
         if text.startswith("/") or "//" in text:
             raise LqbenchError(f"--pattern {text!r}: a relative path pattern, e.g. {{suite}}/{{model}}_{{task}}.lua")
         self.fields = names
+        self.suite_names = set(suite_names)
         self.depth = text.count("/") + 1
         known = sorted(set(task_ids), key=len, reverse=True)
         self.strict = self._compile({"task": "|".join(map(re.escape, known)) or r"(?!)",
@@ -78,6 +79,8 @@ class Pattern:
         loose = self.loose.match(tail)
         if loose:
             got = loose.groupdict()
+            if got.get("suite") is not None and got["suite"] not in self.suite_names:
+                return None, f"suite {got['suite']!r} (from the file name) is not one of the given --suite"
             where = f" of suite {got['suite']}" if got.get("suite") else ""
             return None, f"task {got['task']!r} (from the file name) is not a task{where} in the given suite(s)"
         return None, f"{tail!r} does not match --pattern {self.text!r}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -432,3 +433,33 @@ def test_the_import_queries_on_the_analysis_fixture(analysis_db_with_import):
     cols, rows = run_query(path, "pass_at_1_by_model_quant", {"run_id": "run-imported"})
     assert [(r[cols.index("model")], r[cols.index("origin")]) for r in rows] == [
         ("published-coder-7b", "imported: fixture-published")]
+
+
+def test_a_pattern_splits_names_by_the_suites_task_ids():
+    from lqbench.importers.programs import Pattern
+
+    p = Pattern("{suite}/{model}_{task}.lua", [ADD["name"], DOUBLE["name"]], ["tiny-lua"])
+    assert p.match(Path("/x/tiny-lua/big_coder_v2_HumanEval_1_add.lua")) == (
+        {"suite": "tiny-lua", "model": "big_coder_v2", "task": ADD["name"]}, None)
+    assert "suite 'other' (from the file name) is not one of the given --suite" in p.match(
+        Path("/x/other/m_HumanEval_1_add.lua"))[1]
+    assert "task 'HumanEval_7_x'" in p.match(Path("/x/tiny-lua/m_HumanEval_7_x.lua"))[1]
+    assert "does not match --pattern" in p.match(Path("/x/tiny-lua/nounderscore.lua"))[1]
+    for bad, why in [("{model}.lua", "has no {task}"), ("{task}/{modle}.lua", "unknown field {modle}"),
+                     ("{task}_{task}.lua", "names {task} twice"), ("/abs/{task}.lua", "relative path pattern")]:
+        with pytest.raises(LqbenchError, match=re.escape(why)):
+            Pattern(bad, [ADD["name"]], [])
+
+
+def test_a_verdicts_csv_by_task_and_its_refusals(tmp_path):
+    from lqbench.importers.programs import read_verdicts
+
+    f = tmp_path / "v.csv"
+    f.write_text("Model,Task,Sample,Status\nm,HumanEval_1_add,0,OK\nm,HumanEval_1_add,1,Exception\n\n")
+    rows = read_verdicts(f, f.read_text())
+    assert [(r.model, r.task, r.sample, r.status, r.passed, r.where) for r in rows] == [
+        ("m", ADD["name"], "0", "OK", True, f"{f}:2"), ("m", ADD["name"], "1", "Exception", False, f"{f}:3")]
+    with pytest.raises(LqbenchError, match=re.escape(f"{f}:2: passed is 'maybe'")):
+        read_verdicts(f, "task,passed\nt,maybe\n")
+    with pytest.raises(LqbenchError, match=re.escape(f"{f}:3: 1 fields, the header has 2")):
+        read_verdicts(f, "task,passed\nt,1\nt\n")
