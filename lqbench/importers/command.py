@@ -36,6 +36,8 @@ def import_command(paths: list[Path], db: Path, options: ImportOptions) -> int:
         return 130
     for issue in summary.issues:
         _say(f"skipped {issue}")
+    for note in summary.notes:
+        _say(f"note: {note}")
     for path, first in summary.duplicates:
         _say(f"read once: {path} has the same bytes as {first}")
     if summary.ignored:

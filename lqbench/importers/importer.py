@@ -68,6 +68,7 @@ class ImportSummary:
     issues: list[Issue]
     ignored: list[str]  # files under the folders that are no import format
     duplicates: list[tuple[str, str]]  # (file, earlier input file with the same bytes): read once
+    notes: list[str]  # input files imported before under another model identity
     counts: Counter  # our verdicts of the recorded programs
     compared: int  # recorded programs that came with another harness's verdict
     agreed: int  # ... of which we agree on pass/fail
@@ -457,6 +458,12 @@ def import_paths(paths: list[Path], db: Path, options: ImportOptions,
                 keys.add(p.key)
                 fresh.append(p)
         _number(fresh)
+        # The same bytes imported before under another model identity (another --model/--quant/--source)
+        # are recorded again, as that other model's: worth a note, since it is usually a changed --source.
+        earlier = store.imported_files(sorted({p.entry.file.sha256 for p in fresh}))
+        notes = sorted({f"{p.entry.file.path} was imported before (run {run_id}, source {source!r}); its programs "
+                        f"are recorded again for {p.model['name']} {p.model['quant']} (source {options.source!r})"
+                        for p in fresh for run_id, source in earlier.get(p.entry.file.sha256, [])})
         verdict_file = _apply_verdicts(options.verdicts, fresh, issues) if options.verdicts else None
         if options.strict and issues:
             raise LqbenchError(f"{issues[0]} (--strict: nothing imported)")
@@ -483,7 +490,7 @@ def import_paths(paths: list[Path], db: Path, options: ImportOptions,
     with_original = [(p, v) for p, v in zip(fresh, verdicts) if p.entry.original_passed is not None]
     return ImportSummary(
         run_id=run_id, n_programs=len(fresh), n_already=len(programs) - len(fresh), issues=issues,
-        ignored=reader.ignored, duplicates=reader.duplicates, counts=counts, compared=len(with_original),
+        ignored=reader.ignored, duplicates=reader.duplicates, notes=notes, counts=counts, compared=len(with_original),
         agreed=sum(1 for p, v in with_original if p.entry.original_passed == v.passed),
         models=sorted({(p.model["name"], p.model["quant"]) for p in fresh}), files=files,
         seconds=time.perf_counter() - started)

@@ -175,6 +175,24 @@ class ResultStore:
                 raise
         return {r[0] for r in rows}
 
+    def imported_files(self, sha256s: list[str]) -> dict[str, list[tuple[str, str]]]:
+        """For each of these file hashes already imported: the (run_id, source) of the imports that read it."""
+        if not self.path.exists() or not sha256s:
+            return {}
+        with connect_read_only(self.path) as con:
+            try:
+                rows = con.execute("SELECT f.sha256, f.run_id, i.source FROM import_files f JOIN imports i USING (run_id)"
+                                   " WHERE f.n_programs > 0 AND f.sha256 IN (SELECT unnest(?)) ORDER BY f.run_id",
+                                   [sha256s]).fetchall()
+            except Exception as exc:  # a file from before imports existed has none
+                if "import_files" in str(exc) or "imports" in str(exc):
+                    return {}
+                raise
+        out: dict[str, list[tuple[str, str]]] = {}
+        for sha, run_id, source in rows:
+            out.setdefault(sha, []).append((run_id, source))
+        return out
+
     def record_import(self, *, run: dict, imports_row: dict, models: list[dict], tasks: list, samples: list,
                       import_samples: list[dict], files: list[dict]) -> None:
         """Everything one import records, in one transaction: all of it or nothing."""

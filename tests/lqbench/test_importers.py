@@ -128,6 +128,11 @@ def test_importing_the_same_files_again_adds_nothing_and_new_files_add_only_thei
     assert _rows(db, "SELECT count(*) AS n FROM samples")[0]["n"] == before
     assert _rows(db, "SELECT count(*) AS n FROM runs")[0]["n"] == 1
 
+    # under another source it is another model: recorded again, with a note saying so
+    other = import_paths([a], db, _options(model="m", source="elsewhere"))
+    assert other.n_programs == 2 and len(other.notes) == 1
+    assert other.notes[0].startswith(f"{a} was imported before (run {first.run_id}, source 'tests')")
+
     b = _write_json(tmp_path / "in" / "mbpp_2_double_it.json", {**DOUBLE, "completions": [RIGHT_DOUBLE]})
     more = import_paths([tmp_path / "in"], db, _options(model="m"))
     assert (more.n_programs, more.n_already) == (1, 2)
