@@ -403,6 +403,46 @@ def doctor(
         raise typer.Exit(1)
 
 
+# ---------------------------------------------------------------- import
+@app.command("import")
+def import_generations(
+    paths: List[Path] = typer.Argument(
+        ..., help="Files or folders (searched recursively; formats may be mixed): MultiPL-E completion or results "
+                  "files (.json/.json.gz), bigcode-evaluation-harness generations*.json, .lua programs (--pattern)."),
+    model: Optional[str] = typer.Option(None, "--model", help="The model that wrote them (program files whose "
+                                                              "--pattern has {model} name their own)."),
+    quant: Optional[str] = typer.Option(None, "--quant", help="Its quantization, e.g. q4_k_m [default: unknown]."),
+    source: str = typer.Option("unspecified", "--source",
+                               help="Where the generations come from (a URL, a paper); recorded as provenance and "
+                                    "part of the imported model's identity."),
+    suite: List[str] = typer.Option([], "--suite", help="The suite the programs are for (repeatable): a built-in "
+                                                        "name or a MultiPL-E .json/.jsonl/.parquet file. Needed for "
+                                                        "bigcode generations (their task list) and .lua programs."),
+    pattern: Optional[str] = typer.Option(None, "--pattern", help="How .lua file paths name what they are, e.g. "
+                                                                  "'{suite}/{model}_{task}.lua' (also {quant}, {sample})."),
+    verdicts: Optional[Path] = typer.Option(None, "--verdicts", help="A CSV of another harness's verdicts to compare "
+                                                                     "with (file or task[,model,quant,sample] + passed/status)."),
+    db: Optional[Path] = typer.Option(None, help="DuckDB results file [default: ./lqbench.duckdb]."),
+    lua: str = typer.Option("5.4", help="Lua version: 5.1, 5.2, 5.3, 5.4, 5.5 or luajit."),
+    timeout: float = typer.Option(5.0, help="Seconds each program may run."),
+    memory_mb: int = typer.Option(256, "--memory-mb", help="Memory cap per program, MB."),
+    jobs: Optional[int] = typer.Option(None, help="Scorer worker processes; default: all cores."),
+    fresh_state: bool = typer.Option(False, "--fresh-state", help="A brand-new Lua state for every program."),
+    strict: bool = typer.Option(False, "--strict", help="Import nothing if any entry cannot be imported."),
+) -> None:
+    """Import other harnesses' generations: rescore them in the sandbox and record them as a run."""
+    from lqbench.importers.command import import_command
+    from lqbench.importers.importer import ImportOptions
+    from lqbench.paths import default_db
+
+    options = ImportOptions(model=model, quant=quant, source=source, suites=list(suite), pattern=pattern,
+                            verdicts=verdicts, timeout_s=timeout, memory_mb=memory_mb, lua=lua,
+                            fresh_state=fresh_state, jobs=jobs, strict=strict)
+    status = import_command(paths, db or default_db(), options)
+    if status:
+        raise typer.Exit(status)
+
+
 def main() -> None:
     try:
         app()

@@ -3,7 +3,7 @@
 -- params: $run_id VARCHAR = NULL  only this run (default: every run in the file)
 -- returns: one row per model × quant, smallest first: model, quant, bits_per_weight, file_mb, n_tasks,
 --   pass_at_1, on_front (true: no other config dominates it), dominated_by (the most accurate config that
---   dominates it), n_dominating
+--   dominates it), n_dominating. Models without a file size (imported by `lqbench import`) are left out.
 -- example: lqbench query accuracy_vs_size_pareto --format json
 WITH per_task AS (
     SELECT name, quant, suite, task_id, avg(pass_rate) AS pass_rate
@@ -18,6 +18,7 @@ acc AS (
     JOIN (SELECT name, quant, avg(file_bytes) AS file_bytes, avg(bits_per_weight) AS bits_per_weight
           FROM models GROUP BY ALL) m USING (name, quant)
     GROUP BY p.name, p.quant
+    HAVING any_value(m.file_bytes) IS NOT NULL  -- imported models (lqbench import) have no file here
 ),
 dominance AS (
     SELECT a.name, a.quant,

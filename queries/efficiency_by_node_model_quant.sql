@@ -19,7 +19,8 @@ WITH s AS (
            avg(m.bits_per_weight)                                          AS bits_per_weight
     FROM samples s
     JOIN models m USING (model_id)
-    WHERE $run_id IS NULL OR s.run_id = $run_id
+    WHERE ($run_id IS NULL OR s.run_id = $run_id)
+      AND s.run_id NOT IN (SELECT run_id FROM imports)  -- imported runs: generated elsewhere, no timings
     GROUP BY s.node_id, m.name, m.quant
 ),
 loads AS (

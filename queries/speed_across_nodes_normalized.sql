@@ -14,7 +14,8 @@ WITH speed AS (
            sum(s.prompt_tokens) * 1000.0 / nullif(sum(s.prompt_ms), 0)   AS prompt_tok_s
     FROM samples s
     JOIN models m USING (model_id)
-    WHERE $run_id IS NULL OR s.run_id = $run_id
+    WHERE ($run_id IS NULL OR s.run_id = $run_id)
+      AND s.run_id NOT IN (SELECT run_id FROM imports)  -- imported runs: generated elsewhere, no timings
     GROUP BY m.name, m.quant, s.node_id
 ),
 relative AS (

@@ -38,6 +38,7 @@ measured AS (
     FROM samples s
     JOIN models m USING (model_id)
     WHERE m.file_bytes > 0 AND s.wall_ms > 0 AND ($run_id IS NULL OR s.run_id = $run_id)
+      AND s.run_id NOT IN (SELECT run_id FROM imports)  -- imported runs: generated elsewhere, no timings
     GROUP BY s.node_id
 ),
 per_node AS (

@@ -100,7 +100,9 @@ def _summary_cards(data: _Data, p1: list[dict], eff: list[dict], run_id: str | N
     where = "WHERE run_id = $r" if run_id else ""
     params = {"r": run_id} if run_id else None
     totals = data.sql(
-        "SELECT count(*) AS n, count(DISTINCT model_id) AS configs, count(DISTINCT node_id) AS nodes,"
+        "SELECT count(*) AS n, count(DISTINCT model_id) AS configs,"
+        # imported samples were generated elsewhere: their pseudo-node is no laptop of ours
+        " count(DISTINCT node_id) FILTER (WHERE run_id NOT IN (SELECT run_id FROM imports)) AS nodes,"
         " count(DISTINCT suite || '/' || task_id) AS tasks, count(DISTINCT run_id) AS runs,"
         f" coalesce(sum(wall_ms), 0) / 3.6e6 AS hours FROM samples {where}", params).records()[0]
     cards = [
@@ -110,8 +112,10 @@ def _summary_cards(data: _Data, p1: list[dict], eff: list[dict], run_id: str | N
         ("compute", f"{totals['hours']:.2f} h", "summed generation wall time"),
     ]
     if p1:
-        best = max(p1, key=lambda r: (r["pass_at_1"], -r["file_mb"]))
-        cards.append(("best pass@1", charts.pct(best["pass_at_1"]), _label(best)))
+        # imported models have no file size (no GGUF here)
+        best = max(p1, key=lambda r: (r["pass_at_1"], -(r["file_mb"] or 0)))
+        imported = " (imported)" if str(best.get("origin") or "").startswith("imported") else ""
+        cards.append(("best pass@1", charts.pct(best["pass_at_1"]), _label(best) + imported))
     if eff:
         fast = max(eff, key=lambda r: r["gen_tok_s"] or 0)
         cards.append(("fastest decode", f"{fast['gen_tok_s']:.0f} tok/s", f"{_label(fast)} on {fast['node']}"))
@@ -190,6 +194,41 @@ def _speed_section(data: _Data, eff: Table) -> tuple[str, int]:
                       html_table(eff, query="efficiency_by_node_model_quant", hide=("node_id",)))
             + "</section>")
     return html, (2 if values else 0)
+
+
+def _imported_section(data: _Data) -> tuple[str, int]:
+    """Imported runs (lqbench import): where they came from, and how our verdicts compare with the originals'."""
+    where = "WHERE i.run_id = $run_id" if data.params else ""
+    runs = data.sql(
+        "SELECT i.run_id, i.source, string_agg(DISTINCT m.name || ' ' || m.quant, ', ') AS models,"
+        " i.n_programs, i.n_skipped,"
+        " (SELECT count(*) FROM import_files f WHERE f.run_id = i.run_id) AS files,"
+        " (SELECT string_agg(DISTINCT f.format, ', ') FROM import_files f WHERE f.run_id = i.run_id) AS formats,"
+        " i.imported_at"
+        " FROM imports i JOIN samples s USING (run_id) JOIN models m USING (model_id)"
+        f" {where} GROUP BY ALL ORDER BY i.imported_at", data.params or None)
+    if not runs.rows:
+        return "", 0
+    agreement = data.q("import_agreement")
+    disagreements = data.q("import_disagreements")
+    compared = sum(r["n_compared"] for r in agreement.records())
+    agreed = sum(r["n_agree"] for r in agreement.records())
+    callout = (f"Where the original harness gave a verdict, ours agrees on pass/fail for {agreed:,} of {compared:,} "
+               f"programs ({charts.pct(agreed / compared)})." if compared
+               else "None of the imported inputs carried the original harness's verdicts.")
+    html = ('<section id="imported"><h2>Imported runs</h2>'
+            '<p class="lede">Generations made elsewhere (other harnesses, published files) and rescored here by the '
+            'same sandbox, marked <em>imported</em> in the pass@1 table\'s origin column. They count in the accuracy '
+            'and failure tables and charts (not on the bits or size axes: there is no GGUF file), never in speed, '
+            'memory or energy: nothing about how they were generated is measured here.</p>'
+            f'<p class="callout">{_t(callout)}</p>'
+            + html_table(runs)
+            + details("Table: agreement with the original verdicts", html_table(agreement, query="import_agreement"),
+                      bool(agreement.rows))
+            + details(f"Table: programs where the verdicts disagree ({len(disagreements.rows)})",
+                      html_table(disagreements, query="import_disagreements"))
+            + "</section>")
+    return html, 0
 
 
 def _failure_section(data: _Data) -> tuple[str, int]:
@@ -342,10 +381,14 @@ def build_report(db: Path | str, out: Path | str = "report.html", run_id: str | 
         _failure_section(data),
         _quality_section(data),
         _hardware_section(data),
+        _imported_section(data),
     ]
     body = cards + "".join(html for html, _ in parts) + _provenance_section(data, run_id, db)
     sections = {"accuracy": "Accuracy by bits", "pareto": "Size", "speed": "Speed", "failures": "Failures",
-                "quality": "Quality proxy", "hardware": "Across hardware", "provenance": "Provenance"}
+                "quality": "Quality proxy", "hardware": "Across hardware", "imported": "Imported",
+                "provenance": "Provenance"}
+    if not parts[-1][0]:  # no imported runs: no section, no link
+        del sections["imported"]
     nav = "".join(f'<a href="#{s}">{label}</a>' for s, label in sections.items())
     assets = resources.files("lqbench.report")
     template = string.Template(assets.joinpath("template.html").read_text(encoding="utf-8"))

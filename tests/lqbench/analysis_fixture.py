@@ -204,3 +204,41 @@ def build_fixture_db(path: Path | str, seed: int = 7) -> FixtureInfo:
     return FixtureInfo(path=Path(path), run_ids=[run1, run2, run3], model_ids=ids, n_tasks=len(tasks),
                        divergent=divergent)
 
+
+
+def add_imported_run(path: Path | str, seed: int = 7) -> str:
+    """Add an imported run (as `lqbench import` records one) to a fixture file: another harness's greedy
+    generations of a model with no GGUF here, rescored, with the original verdicts, which disagree with
+    ours on two programs. Returns its run_id."""
+    rng = random.Random(seed)
+    store = ResultStore(path)
+    run_id = "run-imported"
+    model = {"model_id": "imp0published7b", "name": "published-coder-7b", "quant": "Q4_K_M",
+             "path": "import:fixture-published", "sha256": "1f" * 32}
+    samples, extras = [], []
+    for i, t in enumerate(_tasks()):
+        ok = rng.random() < 0.6
+        original = (not ok) if t.task_id in ("lq_01", "hu_02") else ok
+        samples.append(SampleRecord(
+            run_id=run_id, node_id="imported", model_id=model["model_id"], suite=t.suite, task_id=t.task_id,
+            sample_idx=0, replica="", seed=None, completion=f"  return x -- imported {t.task_id}\nend",
+            status="pass" if ok else "assertion_failure", passed=ok, error=None if ok else "synthetic",
+            prompt_tokens=None, gen_tokens=None, prompt_ms=None, gen_ms=None, ttft_ms=None, wall_ms=None,
+            score_ms=rng.uniform(0.3, 2.0), peak_rss_mb=None, created_at="2025-06-02 09:00:00", shard_id=None,
+            suite_version="v1", temperature=None, finish_reason=None, n_threads=None))
+        extras.append({"run_id": run_id, "model_id": model["model_id"], "suite": t.suite, "task_id": t.task_id,
+                       "sample_idx": 0, "replica": "", "origin_key": f"key-{i}",
+                       "origin": f"/published/{t.task_id}.results.json.gz:3#0", "format": "multipl-e-results",
+                       "scored_program": None, "original_harness": "multipl-e",
+                       "original_status": "OK" if original else "Exception", "original_passed": original,
+                       "original_exit_code": 0 if original else 1})
+    store.record_import(
+        run={"run_id": run_id, "started_at": "2025-06-02 09:00:00", "finished_at": "2025-06-02 09:00:00",
+             "status": "imported", "config_json": '{"import": {"source": "fixture-published"}}',
+             "plan_name": "import: fixture-published"},
+        imports_row={"run_id": run_id, "source": "fixture-published", "n_programs": len(samples), "n_skipped": 0,
+                     "issues_json": "[]", "imported_at": "2025-06-02 09:00:00"},
+        models=[model], tasks=[], samples=samples, import_samples=extras,
+        files=[{"run_id": run_id, "path": "/published", "sha256": "2e" * 32, "bytes": 1000,
+                "format": "multipl-e-results", "n_programs": len(samples)}])
+    return run_id

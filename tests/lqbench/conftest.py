@@ -23,3 +23,12 @@ def analysis_fixture():
 def analysis_db(analysis_fixture, tmp_path_factory):
     """The synthetic results file (FixtureInfo); it is only ever read."""
     return analysis_fixture.build_fixture_db(tmp_path_factory.mktemp("analysis_fixture") / "fixture.duckdb")
+
+
+@pytest.fixture(scope="session")
+def analysis_db_with_import(analysis_fixture, tmp_path_factory):
+    """The synthetic results file plus an imported run (lqbench import); only ever read."""
+    path = tmp_path_factory.mktemp("analysis_fixture_import") / "fixture.duckdb"
+    info = analysis_fixture.build_fixture_db(path)
+    analysis_fixture.add_imported_run(path)
+    return info

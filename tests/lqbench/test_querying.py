@@ -134,8 +134,8 @@ def test_run_id_param_filters(fixture_db):
 
 
 @pytest.mark.parametrize("name", ALL_QUERIES)
-def test_every_query_runs_on_the_fixture(fixture_db, name):
-    columns, rows = querying.run_query(fixture_db.path, name)
+def test_every_query_runs_on_the_fixture(analysis_db_with_import, name):
+    columns, rows = querying.run_query(analysis_db_with_import.path, name)
     assert columns and rows, f"{name} returned no rows on the fixture DB"
 
 
