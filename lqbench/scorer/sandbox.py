@@ -51,16 +51,26 @@ HOOK_EVERY = 10_000
 MAX_ERROR_CHARS = 500
 # The program's Lua state may use memory_mb plus this much for the sandbox and LuaUnit.
 BOOTSTRAP_HEADROOM_BYTES = 4 << 20
-# A Lua state runs the next program too only if this one took under REUSE_MAX_MS of CPU (a new
-# state costs ~0.2 ms: nothing next to a long run, which may have left big stacks behind),
-# left at most REUSE_MAX_GROWTH_KB more memory in use than the fresh state had (garbage
-# included: each program's cap is set on top of what is in use when it starts, so garbage
-# the collector frees during a program is extra room for it; this bounds that slack) and
-# the state has run fewer than REUSE_MAX_PROGRAMS programs (a bound on slow drift, e.g. the
-# string table).
+# A Lua state runs the next program too only if sandbox.lua found nothing of this program
+# left in it (see "What crosses back to the host" there) and, in addition, this one took under
+# REUSE_MAX_MS of CPU (a new state costs ~0.2 ms: nothing next to a long run), the memory still
+# in use after the full collection that ends every reusable run is at most
+# REUSE_MAX_GROWTH_KB above the fresh state's (it is the bootstrap's own data then, give or
+# take the string table's size: more means something of the program is still reachable)
+# and the state has run fewer than REUSE_MAX_PROGRAMS programs (a bound on slow drift).
 REUSE_MAX_MS = 5.0
-REUSE_MAX_GROWTH_KB = 8 * 1024
+REUSE_MAX_GROWTH_KB = 64
 REUSE_MAX_PROGRAMS = 1000
+# How a run may end (sandbox.lua's `kind`), and the verdict each gives when it is not an exit.
+_KIND_VERDICTS = {
+    "error": "runtime_error",
+    "syntax": "syntax_error",
+    "timeout": "timeout",
+    "memory": "memory_limit",
+    "violation": "sandbox_violation",
+}
+_KINDS = frozenset(_KIND_VERDICTS) | {"exit"}
+_NUMBER = (int, float)
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -132,11 +142,17 @@ def _read(path: str) -> bytes:
 
 
 def trim_error(message: str | bytes | None) -> str | None:
-    """One readable message: decoded, stripped, at most MAX_ERROR_CHARS characters."""
+    """One readable message: decoded, stripped, at most MAX_ERROR_CHARS characters.
+
+    Only Python's own str and bytes are touched: anything else (a Lua object would run its
+    metamethods on `.strip()`, `len()` or a slice) is a TypeError, never an operation on it.
+    """
     if message is None:
         return None
-    if isinstance(message, bytes):
+    if type(message) is bytes:
         message = message.decode("utf-8", "replace")
+    elif type(message) is not str:
+        raise TypeError(f"error message must be str or bytes, not {type(message).__name__}")
     message = message.strip()
     if len(message) > MAX_ERROR_CHARS:
         message = message[: MAX_ERROR_CHARS - 3] + "..."
@@ -144,7 +160,11 @@ def trim_error(message: str | bytes | None) -> str | None:
 
 
 def verdict_from_outcome(kind: str, code, message, summary: tuple, ms: float) -> Verdict:
-    """Map the bootstrap's report (see sandbox.lua) to a verdict, as documented above."""
+    """Map the bootstrap's report (see sandbox.lua) to a verdict, as documented above.
+
+    Every argument must already be plain Python data (`plain_outcome` checks what a Lua state
+    returned): counts are numbers, messages str or bytes, nothing is a Lua object.
+    """
     tests, failures, errors, first_error, first_failure = summary
     if kind == "exit":
         status = int(code)
@@ -155,16 +175,35 @@ def verdict_from_outcome(kind: str, code, message, summary: tuple, ms: float) ->
         if failures:
             return Verdict("assertion_failure", False, trim_error(first_failure), ms)
         return Verdict("runtime_error", False, f"exit status {status}", ms)
-    status = {
-        "error": "runtime_error",
-        "syntax": "syntax_error",
-        "timeout": "timeout",
-        "memory": "memory_limit",
-        "violation": "sandbox_violation",
-    }.get(kind)
+    status = _KIND_VERDICTS.get(kind)
     if status is None:
         return Verdict("runtime_error", False, trim_error(f"scorer: unexpected outcome {kind!r}"), ms)
     return Verdict(status, False, trim_error(message), ms)
+
+
+_NOT_PLAIN = ("violation", None, "sandbox: the program's state returned something that is not plain data",
+              (None,) * 5)
+
+
+def plain_outcome(result) -> tuple[tuple, bool, float]:
+    """((kind, code, message, summary), reusable, kb in use) from what `run` in sandbox.lua
+    returned, checked value by value with `type()` alone (which runs nothing of a Lua object):
+    sandbox.lua returns only strings, numbers, booleans and nil, and anything else is a
+    sandbox violation whose state is not kept."""
+    if type(result) is not tuple or len(result) != 10:
+        return _NOT_PLAIN, False, 0.0
+    kind, code, message, tests, failures, errors, first_error, first_failure, reusable, in_use_kb = result
+    kind = kind.decode("ascii", "replace") if type(kind) is bytes else None
+    plain = (kind in _KINDS
+             and (code is None or type(code) in _NUMBER)
+             and (message is None or type(message) is bytes)
+             and all(v is None or type(v) in _NUMBER for v in (tests, failures, errors))
+             and all(v is None or type(v) is bytes for v in (first_error, first_failure))
+             and type(reusable) is bool and type(in_use_kb) in _NUMBER
+             and (kind != "exit" or code is not None))
+    if not plain:
+        return _NOT_PLAIN, False, 0.0
+    return (kind, code, message, (tests, failures, errors, first_error, first_failure)), reusable, float(in_use_kb)
 
 
 def _deny_attribute(obj, name, is_setting):
@@ -238,18 +277,20 @@ class LuaSandbox:
             outcome, reusable, in_use_kb = self._run_in(state, program)
         except MemoryError:
             outcome, reusable, in_use_kb = ("memory", None, "memory limit exceeded", (None,) * 5), False, 0.0
+        kind, code, message, summary = outcome
+        verdict = verdict_from_outcome(kind, code, message, summary, 0.0)
+        # Reuse is decided last, once the verdict is complete and plain Python data.
         cpu_ms = (time.thread_time() - cpu_started) * 1000.0
         if (reusable and not self.limits.fresh_state and cpu_ms < REUSE_MAX_MS
-                and state.programs < REUSE_MAX_PROGRAMS and in_use_kb - state.base_kb < REUSE_MAX_GROWTH_KB):
+                and state.programs < REUSE_MAX_PROGRAMS and in_use_kb - state.base_kb <= REUSE_MAX_GROWTH_KB):
             self._state = state
         else:
             # Closing the state runs the program's pending finalizers (as lua.c does on a
             # normal exit), inside the time the pool allows this program.
             state.run = state.runtime = None
             del state
-        ms = (time.perf_counter() - started) * 1000.0
-        kind, code, message, summary = outcome
-        return verdict_from_outcome(kind, code, message, summary, ms)
+        verdict.ms = (time.perf_counter() - started) * 1000.0
+        return verdict
 
     def _run_in(self, state: _LuaState, program: bytes):
         runtime = state.runtime
@@ -261,10 +302,7 @@ class LuaSandbox:
         except self._lupa.LuaMemoryError:
             return ("memory", None, "memory limit exceeded", (None,) * 5), False, 0.0
         except self._lupa.LuaError as exc:
+            # lupa makes the message from a string error value only (never calling a
+            # metamethod), and run() returns normally unless the bootstrap itself failed
             return ("error", None, f"scorer: {exc}", (None,) * 5), False, 0.0
-        if not isinstance(result, tuple):
-            result = (result,)
-        result = tuple(result) + (None,) * (10 - len(result))
-        kind = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
-        in_use_kb = float(result[9]) if isinstance(result[9], (int, float)) else float("inf")
-        return (kind, result[1], result[2], tuple(result[3:8])), result[8] is True, in_use_kb
+        return plain_outcome(result)
