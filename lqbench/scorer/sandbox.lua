@@ -200,7 +200,15 @@ local function exit_status(code)
     end
     if n ~= n or n % 1 ~= 0 or n >= 2^63 or n < -2^63 then
         if PLAIN_51 or VERSION == 'Lua 5.2' then
-            n = n - n % 1
+            -- C's conversion: toward zero; NaN, infinities and anything beyond 64 bits end up
+            -- as the most negative integer, whose low byte is 0
+            if n ~= n or n >= 2^63 or n < -2^63 then
+                n = 0
+            elseif n >= 0 then
+                n = n - n % 1
+            else
+                n = -(-n - (-n) % 1)
+            end
         else
             error("bad argument #1 to 'exit' (number has no integer representation)", 0)
         end
@@ -234,17 +242,15 @@ local function plain_summary(s)
     if s == nil then
         return true
     end
-    local values = {}
     for i = 1, #SUMMARY_FIELDS do
         local field, wanted = SUMMARY_FIELDS[i][1], SUMMARY_FIELDS[i][2]
-        local v = rawget(s, field)
-        local got = type(v)
+        local got = type(rawget(s, field))
         if got ~= wanted and got ~= 'nil' then
             return false, format("sandbox: LuaUnit's summary holds a %s where a %s belongs (%s)", got, wanted, field)
         end
-        values[i] = v
     end
-    return true, values[1], values[2], values[3], values[4], values[5]
+    return true, rawget(s, 'tests'), rawget(s, 'failures'), rawget(s, 'errors'), rawget(s, 'first_error'),
+        rawget(s, 'first_failure')
 end
 
 -- The outcome as plain values: kind, code, message, then the summary's five.

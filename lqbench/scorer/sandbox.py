@@ -71,6 +71,7 @@ _KIND_VERDICTS = {
 }
 _KINDS = frozenset(_KIND_VERDICTS) | {"exit"}
 _NUMBER = (int, float)
+_HUGE = float("inf")  # an exit status must be finite (NaN fails both comparisons)
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -80,12 +81,13 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 
 class ScoreLimits:
     """Per-program limits, immutable; `lua` picks the interpreter (5.1/5.2/5.3/5.4/5.5/luajit);
-    `fresh_state` trades ~0.2 ms more per program for a new Lua state per program (see LuaSandbox)."""
+    `fresh_state` (the default) gives every program a new Lua state; False reuses states, faster
+    but not exact for collector-timing-dependent verdicts (see LuaSandbox)."""
 
     __slots__ = ("timeout_s", "memory_mb", "lua", "fresh_state")
 
     def __init__(self, timeout_s: float = 5.0, memory_mb: int = 256, lua: str = "5.4",
-                 fresh_state: bool = False) -> None:
+                 fresh_state: bool = True) -> None:
         if lua not in LUA_VERSIONS:
             raise LqbenchError(f"unknown Lua version {lua!r}; choose one of {', '.join(LUA_VERSIONS)}")
         if not timeout_s > 0:
@@ -195,7 +197,7 @@ def plain_outcome(result) -> tuple[tuple, bool, float]:
     kind, code, message, tests, failures, errors, first_error, first_failure, reusable, in_use_kb = result
     kind = kind.decode("ascii", "replace") if type(kind) is bytes else None
     plain = (kind in _KINDS
-             and (code is None or type(code) in _NUMBER)
+             and (code is None or (type(code) in _NUMBER and -_HUGE < code < _HUGE))
              and (message is None or type(message) is bytes)
              and all(v is None or type(v) in _NUMBER for v in (tests, failures, errors))
              and all(v is None or type(v) is bytes for v in (first_error, first_failure))
@@ -223,12 +225,23 @@ class _LuaState:
 class LuaSandbox:
     """Runs programs one at a time, each in a world of its own (see sandbox.lua).
 
-    By default a Lua state is kept for the next program when nothing the program did can
-    outlive it (sandbox.lua decides that) and, in addition, the program ran under
-    REUSE_MAX_MS, left at most REUSE_MAX_GROWTH_KB of memory in use and the state has
-    run fewer than REUSE_MAX_PROGRAMS programs; otherwise the state is closed right after the
-    program, inside its time, and the next program gets a new one. With
-    `limits.fresh_state` every program gets a brand-new state (~0.2 ms more per program).
+    With `limits.fresh_state` (the default) every program gets a brand-new state: its verdict
+    is the one it gets alone, always.
+
+    With `fresh_state=False` a Lua state is kept for the next program when nothing the program
+    did can outlive it (sandbox.lua decides that, after reading the outcome back as plain data
+    and checking the state) and, in addition, the program ran under REUSE_MAX_MS, the state
+    holds no more than REUSE_MAX_GROWTH_KB beyond a new state's live data and it has run fewer
+    than REUSE_MAX_PROGRAMS programs. That decision is the last thing done for a program, once
+    its verdict is complete; otherwise the state is closed right after the program, inside its
+    time, and the next program gets a new one. No program can reach another's world then, but
+    a reused state is not bit for bit a new one (after the full collection its string table,
+    stacks and collector debt differ by a few KB), and a verdict that depends on the
+    collector's timing can differ: near the memory cap a few KB decide whether a collection
+    cycle ends before an allocation that bypasses Lua's emergency collection (luaL_Buffer's),
+    i.e. between `pass` and `memory_limit` (seen: 5.4 and 5.5, a program keeping 16-19 MB
+    under a 20 MB cap); likewise weak tables, finalizer timing, `collectgarbage('count')`.
+    That is why reuse is not the default (tests/lqbench/test_scorer_order.py shows both).
     """
 
     def __init__(self, limits: ScoreLimits | None = None) -> None:
