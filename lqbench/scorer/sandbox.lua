@@ -5,7 +5,7 @@ Loaded once per Lua state as
     run, kb_in_use = bootstrap(luaunit_chunk, luaunit_extras_chunk)
 and then called once per program as
     kind, code, message, tests, failures, errors, first_error, first_failure, reusable,
-        kb_in_use = run(program, cpu_seconds, hook_every)
+        kb_in_use = run(program, cpu_seconds, hook_every, may_reuse)
 where `kind` is one of
     "exit"      the program ended with exit status `code` (falling off the end is 0)
     "error"     an error escaped the main chunk (lua.c would print it and exit 1)
@@ -14,8 +14,9 @@ where `kind` is one of
     "memory"    an allocation failed under the runtime's memory cap
     "violation" the program reached for something the sandbox does not provide
 the next five values are LuaUnit's summary of its last run (nil when it never ran), and
-`reusable` says whether the state may run another program (see below); `kb_in_use` is
-collectgarbage('count') after the bootstrap, and after the run.
+`reusable` says whether the state may run another program (see below; never when
+`may_reuse` is false); `kb_in_use` is collectgarbage('count') after the bootstrap's full
+collection, and after the run's (0 when the state is not reusable).
 
 How the sandbox holds:
   * the program sees only `env`, a new global table with the safe standard functions;
@@ -300,7 +301,7 @@ local finishing = { plain_outcome = plain_outcome, state_is_clean = state_is_cle
 -- One program.
 ------------------------------------------------------------------------
 
-run_program = function(program, cpu_seconds, hook_every)
+run_program = function(program, cpu_seconds, hook_every, may_reuse)
 
 ------------------------------------------------------------------------
 -- Stopping: one sentinel error object that nothing in the sandbox can keep.
@@ -309,7 +310,9 @@ run_program = function(program, cpu_seconds, hook_every)
 local STOP = setmetatable({}, { __tostring = function() return 'lqbench: program stopped' end })
 local stopped, stop_kind, stop_code, stop_message = false, nil, nil, nil
 local deadline = math.huge
-local reusable = true
+-- the host closes the state after this program anyway when it asked for a new state per
+-- program: then the state check and the full collection are skipped
+local reusable = may_reuse == true
 -- set once the program's main chunk has returned: from then on only bootstrap code runs
 -- (reading the outcome), still under the CPU deadline
 local program_over = false

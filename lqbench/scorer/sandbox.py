@@ -311,7 +311,7 @@ class LuaSandbox:
             if self._memory_cap is not None:
                 runtime.set_max_memory(runtime.get_memory_used() + self._memory_cap)
             state.programs += 1
-            result = state.run(program, float(self.limits.timeout_s), HOOK_EVERY)
+            result = state.run(program, float(self.limits.timeout_s), HOOK_EVERY, not self.limits.fresh_state)
         except self._lupa.LuaMemoryError:
             return ("memory", None, "memory limit exceeded", (None,) * 5), False, 0.0
         except self._lupa.LuaError as exc:
