@@ -12,7 +12,8 @@ optionally real completions from a results DB.
 - reference: one `lua5.4 NNNNN.lua` process per program (LuaUnit from the Lua path), `--jobs`
   at a time, killed at the time limit — what the reference study did; file writing and the
   classification afterwards are not timed;
-- lqbench: the whole `lqbench score DIR --out FILE --jobs N` command, start-up included.
+- lqbench: the whole `lqbench score DIR --out FILE --jobs N` command, start-up included; on the
+  programs that finish also with `--reuse-state`, to show what a new Lua state per program costs.
 
 Prints verdict agreement (program by program) with every class of disagreement counted and
 explained, and the speed ratio (wall and CPU time). Programs on which the two disagree are
@@ -85,12 +86,13 @@ def reference_pass(lua: str, paths: list[Path], jobs: int, timeout_s: float):
     return raw, seconds, _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - cpu0
 
 
-def lqbench_pass(command: list[str], corpus_dir: Path, out_file: Path, jobs: int, timeout_s: float, memory_mb: int):
+def lqbench_pass(command: list[str], corpus_dir: Path, out_file: Path, jobs: int, timeout_s: float, memory_mb: int,
+                 extra: tuple[str, ...] = ()):
     """Records of the whole `lqbench score` command, wall seconds, CPU seconds (it and its workers)."""
     cpu0 = _cpu(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(command + ["score", str(corpus_dir), "--out", str(out_file), "--jobs", str(jobs),
-                                     "--timeout", str(timeout_s), "--memory-mb", str(memory_mb), "-q"],
+                                     "--timeout", str(timeout_s), "--memory-mb", str(memory_mb), "-q", *extra],
                           capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
@@ -233,19 +235,27 @@ def main() -> int:
         for i in ids:
             os.link(paths[i], group_dir / paths[i].name)
         group_paths = [group_dir / paths[i].name for i in ids]
-        best_ref = best_ours = None
+        best_ref = best_ours = best_reuse = None
         for _ in range(args.repeat):
             _, seconds, cpu = reference_pass(lua, group_paths, args.jobs, args.timeout)
             best_ref = min(best_ref or (seconds, cpu), (seconds, cpu))
             _, seconds, cpu = lqbench_pass(command, group_dir, work / f"finishing_{g}.jsonl", args.jobs,
                                            args.timeout, args.memory_mb)
             best_ours = min(best_ours or (seconds, cpu), (seconds, cpu))
+            if g == 0:  # what reusing Lua states (not the default) would buy, on the whole group
+                _, seconds, cpu = lqbench_pass(command, group_dir, work / f"finishing_{g}_reuse.jsonl", args.jobs,
+                                               args.timeout, args.memory_mb, ("--reuse-state",))
+                best_reuse = min(best_reuse or (seconds, cpu), (seconds, cpu))
         mix = collections.Counter(reference[i].status for i in ids)
         print(f"\nspeed, {label}; the best of {args.repeat} runs each:")
         print("  verdicts (real Lua): " + ", ".join(f"{status} {count}" for status, count in mix.most_common()))
         print(speed_line("  reference", len(ids), *best_ref, "as above"))
         print(speed_line("  lqbench  ", len(ids), *best_ours, "as above"))
         print(f"  ratio: {best_ref[0] / best_ours[0]:.1f}x wall, {best_ref[1] / best_ours[1]:.1f}x CPU")
+        if best_reuse is not None:
+            print(speed_line("  lqbench --reuse-state", len(ids), *best_reuse, "Lua states reused between programs"))
+            print(f"  the default (a new Lua state per program) takes {best_ours[0] / best_reuse[0]:.2f}x the wall "
+                  f"time and {best_ours[1] / best_reuse[1]:.2f}x the CPU time of --reuse-state")
         own = sum(float(ours[paths[i].name]["ms"]) for i in ids) / 1000 / args.jobs
         print(f"  bound: the programs' own time in the sandbox, spread evenly over {args.jobs} jobs, is {own:.2f} s; "
               f"with no start-up and no overhead at all lqbench could be at most {best_ref[0] / own:.1f}x faster")

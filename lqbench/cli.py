@@ -337,9 +337,11 @@ def score_programs(
     memory_mb: int = typer.Option(256, "--memory-mb", help="Memory cap per program, MB."),
     strict: bool = typer.Option(False, "--strict", help="Refuse the input at its first malformed JSON line."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    fresh_state: bool = typer.Option(False, "--fresh-state",
-                                     help="A brand-new Lua state for every program (~0.2 ms more per program); by default a "
-                                          "state is reused while nothing a program did can outlive it."),
+    fresh_state: bool = typer.Option(True, "--fresh-state/--reuse-state",
+                                     help="A brand-new Lua state for every program (the default). --reuse-state keeps a "
+                                          "state for the next program while nothing a program did can outlive it: faster, "
+                                          "but verdicts that depend on the collector's timing (memory use near the cap, "
+                                          "weak tables, when finalizers run) can then differ from a new state's."),
 ) -> None:
     """Score existing Lua programs in the sandbox (rescore generations from any harness)."""
     from lqbench.scorer.command import score_command

@@ -171,7 +171,7 @@ def plan_from_dict(raw: dict, *, limit: int | None = None) -> Plan:
     _typed("scoring.timeout_s", scoring["timeout_s"], float, positive=True)
     _typed("scoring.memory_mb", scoring["memory_mb"], int, positive=True)
     scoring["lua"] = str(scoring["lua"])
-    if "fresh_state" in scoring:  # absent = reuse states (lqbench.scorer.sandbox); kept out of old plans' JSON
+    if "fresh_state" in scoring:  # absent = ScoreLimits' default (a new state per program); kept out of old plans' JSON
         _typed("scoring.fresh_state", scoring["fresh_state"], bool)
 
     inference = dict(raw.get("inference", {}))

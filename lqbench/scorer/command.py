@@ -47,7 +47,7 @@ def _say(line: str) -> None:
 
 
 def score_command(paths: list[Path], out: Path, lua: str, timeout: float, jobs: int | None,
-                  memory_mb: int, strict: bool, quiet: bool, fresh_state: bool = False) -> int:
+                  memory_mb: int, strict: bool, quiet: bool, fresh_state: bool = True) -> int:
     """Score the programs under `paths` into `out`; returns the process exit status."""
     from lqbench.scorer import ScoreLimits, ScorerPool
 

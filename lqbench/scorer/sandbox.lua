@@ -5,7 +5,7 @@ Loaded once per Lua state as
     run, kb_in_use = bootstrap(luaunit_chunk, luaunit_extras_chunk)
 and then called once per program as
     kind, code, message, tests, failures, errors, first_error, first_failure, reusable,
-        kb_in_use = run(program, cpu_seconds, hook_every)
+        kb_in_use = run(program, cpu_seconds, hook_every, may_reuse)
 where `kind` is one of
     "exit"      the program ended with exit status `code` (falling off the end is 0)
     "error"     an error escaped the main chunk (lua.c would print it and exit 1)
@@ -14,8 +14,9 @@ where `kind` is one of
     "memory"    an allocation failed under the runtime's memory cap
     "violation" the program reached for something the sandbox does not provide
 the next five values are LuaUnit's summary of its last run (nil when it never ran), and
-`reusable` says whether the state may run another program (see below); `kb_in_use` is
-collectgarbage('count') after the bootstrap, and after the run.
+`reusable` says whether the state may run another program (see below; never when
+`may_reuse` is false); `kb_in_use` is collectgarbage('count') after the bootstrap's full
+collection, and after the run's (0 when the state is not reusable).
 
 How the sandbox holds:
   * the program sees only `env`, a new global table with the safe standard functions;
@@ -42,8 +43,31 @@ A run reports `reusable = false`, and the host then closes the state (running an
 finalizers as lua.c's exit would) and makes a new one for the next program, when the
 program could have left something behind that outlives it: it set a __gc metamethod or made
 a proxy (a finalizer would run during a later program), changed the collector's mode or
-parameters, switched LuaJIT's compiler on or off, or was stopped by the timeout, the memory cap or a sandbox violation.  The host
-adds its own conditions (a long run, memory left in use, a run count), see sandbox.py.
+parameters, switched LuaJIT's compiler on or off, or was stopped by the timeout, the memory
+cap or a sandbox violation.  The host adds its own conditions (a long run, a run count), see
+sandbox.py.
+
+What crosses back to the host is plain data only (the trust boundary):
+  * every value `run` returns is a string, a number, a boolean or nil, made so here by
+    bootstrap code that reads the program's values raw (rawget, the `type` captured above)
+    and never calls a metamethod, so no program code runs in it; it runs while the
+    instruction hook still enforces the program's CPU deadline (the memory cap holds
+    throughout).  LuaUnit's summary is built with the program's globals (a replaced
+    `tostring` or a __concat can put a table where a message belongs): anything in it that
+    is not a number where a count belongs or a string where a message belongs makes the
+    run a sandbox violation.  The host then never operates on a Lua object of the program
+    (a Python-side `str()`, `len()` or slice of one would call its metamethods with no hook,
+    after the reuse decision, and hand Python objects to program code).
+  * reuse is decided last: after the outcome is plain, with the hook removed, the state is
+    checked -- no hook left, the host's global table still empty, no metatable on any value
+    type the whole state shares (nil, booleans, numbers, functions, threads), the string
+    metatable the one this run installed -- then the pristine string metatable is put back,
+    and a full collection leaves only the bootstrap's own data alive (a reusable run has no
+    finalizer, so the collection runs no program code).  The memory in use afterwards,
+    which the host compares with the fresh state's, tells whether anything of the program is
+    still reachable.  Every program thus starts from the same heap and collector state,
+    whether its state is new or reused: its memory cap, `collectgarbage('count')` and
+    collection timing do not depend on what ran before it.
 ]]
 
 local luaunit_code, luaunit_extras_code = ...
@@ -60,6 +84,7 @@ local utf8, bit32, bit = rawget(G, 'utf8'), rawget(G, 'bit32'), rawget(G, 'bit')
 local real_os, real_debug, real_package = os, debug, package
 local clock, sethook, getinfo = real_os.clock, real_debug.sethook, real_debug.getinfo
 local set_any_metatable, upvaluejoin = real_debug.setmetatable, real_debug.upvaluejoin
+local get_any_metatable, gethook, rawequal = real_debug.getmetatable, real_debug.gethook, rawequal
 local format, byte, sub, find, gsub = string.format, string.byte, string.sub, string.find, string.gsub
 local randomseed = math.randomseed
 -- The string metatable as the string library made it: in 5.4 it also holds __add, __sub, ...
@@ -71,8 +96,14 @@ local co_create, co_resume, co_wrap, co_close = coroutine.create, coroutine.resu
 local jit = rawget(G, 'jit')
 local VERSION = _VERSION
 local PLAIN_51 = VERSION == 'Lua 5.1' and not jit
--- 5.4 seeds math.random randomly in every new state; 5.1-5.3 use the C library's rand()
-local RESEED_PER_PROGRAM = VERSION ~= 'Lua 5.1' and VERSION ~= 'Lua 5.2' and VERSION ~= 'Lua 5.3'
+-- math.random starts every program where it starts in `lua program.lua`, never where the
+-- previous program left it: 5.4/5.5 seed it randomly in every new state; LuaJIT's generator
+-- belongs to the state and starts as randomseed(0) leaves it; 5.1-5.3 use the C library's
+-- generator, shared by the whole process (fresh states included), which a new process starts
+-- as srand(1) leaves it: 5.1's randomseed(1) is exactly that, while 5.2/5.3's also draw one
+-- number after seeding, so there the sequence is the unseeded one shifted by one draw.
+local PROGRAM_SEED = jit and 0 or (VERSION == 'Lua 5.1' or VERSION == 'Lua 5.2' or VERSION == 'Lua 5.3') and 1
+    or nil
 local MEMERR = 'not enough memory'
 local PACKAGE_CONFIG = rawget(real_package, 'config') or '/\n;\n?\n!\n-\n'
 local HOST_ONLY = { ffi = true, ['jit.util'] = true, ['jit.profile'] = true, ['string.buffer'] = true }
@@ -95,6 +126,16 @@ local FORBIDDEN_DEBUG = {
 local function pass(...)
     return ...
 end
+
+-- One value of each type whose metatable is shared by the whole state (nil is checked apart;
+-- a string's is the string metatable, replaced per program).  Only debug.setmetatable, which
+-- programs never get, can give them one; a state where one has one is not reused.
+local SHARED_TYPE_SAMPLES = { false, 0, 0.5, pass, co_create(pass) }
+-- LuaUnit's summary as the host reads it: field name and the Lua type it must have
+local SUMMARY_FIELDS = {
+    { 'tests', 'number' }, { 'failures', 'number' }, { 'errors', 'number' },
+    { 'first_error', 'string' }, { 'first_failure', 'string' },
+}
 
 local function copy(t)
     if t == nil then return nil end
@@ -160,7 +201,15 @@ local function exit_status(code)
     end
     if n ~= n or n % 1 ~= 0 or n >= 2^63 or n < -2^63 then
         if PLAIN_51 or VERSION == 'Lua 5.2' then
-            n = n - n % 1
+            -- C's conversion: toward zero; NaN, infinities and anything beyond 64 bits end up
+            -- as the most negative integer, whose low byte is 0
+            if n ~= n or n >= 2^63 or n < -2^63 then
+                n = 0
+            elseif n >= 0 then
+                n = n - n % 1
+            else
+                n = -(-n - (-n) % 1)
+            end
         else
             error("bad argument #1 to 'exit' (number has no integer representation)", 0)
         end
@@ -185,10 +234,74 @@ for k in next, G do
 end
 
 ------------------------------------------------------------------------
+-- What a finished run leaves: its outcome made plain, and the state checked.
+------------------------------------------------------------------------
+
+-- LuaUnit's last summary as plain values, or nil and why not (raw reads only: no metamethod
+-- of the program can run here).
+local function plain_summary(s)
+    if s == nil then
+        return true
+    end
+    for i = 1, #SUMMARY_FIELDS do
+        local field, wanted = SUMMARY_FIELDS[i][1], SUMMARY_FIELDS[i][2]
+        local got = type(rawget(s, field))
+        if got ~= wanted and got ~= 'nil' then
+            return false, format("sandbox: LuaUnit's summary holds a %s where a %s belongs (%s)", got, wanted, field)
+        end
+    end
+    return true, rawget(s, 'tests'), rawget(s, 'failures'), rawget(s, 'errors'), rawget(s, 'first_error'),
+        rawget(s, 'first_failure')
+end
+
+-- The outcome as plain values: kind, code, message, then the summary's five.
+local function plain_outcome(summary, kind, code, message)
+    if type(message) ~= 'string' then
+        message = nil
+    end
+    if kind ~= 'exit' and kind ~= 'error' then
+        return kind, nil, message            -- the host reads no summary for these
+    end
+    if kind == 'exit' and type(code) ~= 'number' then
+        return 'violation', nil, 'sandbox: the exit status is not a number'
+    end
+    local ok, tests, failures, errors, first_error, first_failure = plain_summary(summary)
+    if not ok then
+        return 'violation', nil, tests
+    end
+    return kind, code, message, tests, failures, errors, first_error, first_failure
+end
+
+-- Nothing the program did may show in the state once it is over (see the header);
+-- `string_metatable` is the one its run installed.
+local function state_is_clean(string_metatable)
+    if gethook() ~= nil or next(G) ~= nil or get_any_metatable(G) ~= nil
+            or get_any_metatable(nil) ~= nil then
+        return false
+    end
+    for i = 1, #SHARED_TYPE_SAMPLES do
+        if get_any_metatable(SHARED_TYPE_SAMPLES[i]) ~= nil then
+            return false
+        end
+    end
+    return rawequal(get_any_metatable(''), string_metatable)
+end
+
+local run_program
+
+-- whether the function running `level` levels above the caller is run_program itself
+local function is_run_program(level)
+    return rawequal(getinfo(level + 1, 'f').func, run_program)
+end
+
+-- (one table: Lua 5.1 and LuaJIT allow a function 60 upvalues, and run_program is near that)
+local finishing = { plain_outcome = plain_outcome, state_is_clean = state_is_clean, is_run_program = is_run_program }
+
+------------------------------------------------------------------------
 -- One program.
 ------------------------------------------------------------------------
 
-return function(program, cpu_seconds, hook_every)
+run_program = function(program, cpu_seconds, hook_every, may_reuse)
 
 ------------------------------------------------------------------------
 -- Stopping: one sentinel error object that nothing in the sandbox can keep.
@@ -197,7 +310,12 @@ return function(program, cpu_seconds, hook_every)
 local STOP = setmetatable({}, { __tostring = function() return 'lqbench: program stopped' end })
 local stopped, stop_kind, stop_code, stop_message = false, nil, nil, nil
 local deadline = math.huge
-local reusable = true
+-- the host closes the state after this program anyway when it asked for a new state per
+-- program: then the state check and the full collection are skipped
+local reusable = may_reuse == true
+-- set once the program's main chunk has returned: from then on only bootstrap code runs
+-- (reading the outcome), still under the CPU deadline
+local program_over = false
 
 local function stop(kind, code, message)
     if not stopped then
@@ -206,13 +324,29 @@ local function stop(kind, code, message)
     error(STOP, 0)
 end
 
+local function timeout_message()
+    return format('timeout: over %.3g s of CPU time', cpu_seconds)
+end
+
 local function on_count()
-    if stopped then
-        error(STOP, 0)
+    if not stopped and clock() <= deadline then
+        return
     end
-    if clock() > deadline then
-        stop('timeout', nil, format('timeout: over %.3g s of CPU time', cpu_seconds))
+    -- Never raise in run_program's own frame: nothing catches an error there, and the
+    -- host must always get an outcome back (run_program removes the hook right away).
+    if finishing.is_run_program(2) then
+        return
     end
+    if program_over then
+        if clock() > deadline then
+            error(STOP, 0)  -- reading the outcome ran past the deadline (see finish_run)
+        end
+        return
+    end
+    if not stopped then
+        stop('timeout', nil, timeout_message())
+    end
+    error(STOP, 0)
 end
 
 -- Every protected call returns through here: a stop is re-raised, an allocation
@@ -247,7 +381,9 @@ env.arg = { [0] = 'program.lua', [-1] = 'lua' }
 local p_string_metatable = copy(STRING_METATABLE)
 p_string_metatable.__index = p_string
 set_any_metatable('', p_string_metatable)
-if RESEED_PER_PROGRAM then
+if PROGRAM_SEED then
+    randomseed(PROGRAM_SEED)
+else
     randomseed()
 end
 
@@ -521,8 +657,8 @@ sandbox_debug.getinfo = function(...)
     end
     return getinfo(target, what)
 end
-for _, name in ipairs(FORBIDDEN_DEBUG) do
-    sandbox_debug[name] = forbidden('debug.' .. name)
+for i = 1, #FORBIDDEN_DEBUG do
+    sandbox_debug[FORBIDDEN_DEBUG[i]] = forbidden('debug.' .. FORBIDDEN_DEBUG[i])
 end
 env.debug = sandbox_debug
 
@@ -604,21 +740,44 @@ end
 ------------------------------------------------------------------------
 
 local function disarm_finalizers()
-    for mt in pairs(finalizer_metatables) do
+    for mt in next, finalizer_metatables do
         rawset(mt, '__gc', nil)
     end
 end
 
-local function summary()
-    local s = lu_summary
-    if s then
-        return s.tests, s.failures, s.errors, s.first_error, s.first_failure
+-- Reads the outcome and, after it, decides whether the state may be kept (see the header);
+-- returns what run_program returns.
+local function finish_run(kind, code, message)
+    local ok, tests, failures, errors, first_error, first_failure
+    ok, kind, code, message, tests, failures, errors, first_error, first_failure =
+        pcall(finishing.plain_outcome, lu_summary, kind, code, message)
+    sethook()
+    if not ok then
+        -- only the deadline (the hook raises STOP) or the memory cap can interrupt plain_outcome
+        if kind == MEMERR then
+            kind, code, message = 'memory', nil, 'memory limit exceeded'
+        else
+            kind, code, message = 'timeout', nil, timeout_message()
+        end
+        tests, failures, errors, first_error, first_failure = nil, nil, nil, nil, nil
     end
+    if kind ~= 'exit' and kind ~= 'error' and kind ~= 'syntax' then
+        reusable = false
+    end
+    local kb = 0
+    if reusable and finishing.state_is_clean(p_string_metatable) then
+        set_any_metatable('', STRING_METATABLE)
+        collectgarbage('collect')
+        kb = collectgarbage('count')
+    else
+        reusable = false
+    end
+    return kind, code, message, tests, failures, errors, first_error, first_failure, reusable == true, kb
 end
 
 local source = strip_script_header(program)
 if byte(source, 1) == 27 then
-    return 'violation', nil, 'sandbox: precompiled bytecode programs are not allowed', nil, nil, nil, nil, nil, false, (collectgarbage('count'))
+    return finish_run('violation', nil, 'sandbox: precompiled bytecode programs are not allowed')
 end
 
 local main, compile_error
@@ -630,39 +789,55 @@ else
 end
 if not main then
     if compile_error == MEMERR then
-        return 'memory', nil, 'memory limit exceeded', nil, nil, nil, nil, nil, false, (collectgarbage('count'))
+        return finish_run('memory', nil, 'memory limit exceeded')
     end
-    return 'syntax', nil, compile_error, nil, nil, nil, nil, nil, true, (collectgarbage('count'))
+    return finish_run('syntax', nil, compile_error)
+end
+
+-- The program, and what its error object says (a __tostring is program code, so it runs
+-- under the hook too).  An error escaping this function is a stop raised by the hook in
+-- the bootstrap's own code right after the program ended: the outcome is then the stop's.
+local function execute()
+    local ok, err = pcall(main)
+    if stopped then
+        return stop_kind, stop_code, stop_message
+    elseif ok then
+        return 'exit', 0
+    elseif err == MEMERR then
+        return 'memory', nil, 'memory limit exceeded'
+    end
+    local message = describe(err)
+    if stopped then
+        return stop_kind, stop_code, stop_message
+    end
+    return 'error', nil, message
 end
 
 deadline = clock() + cpu_seconds
 sethook(on_count, '', hook_every)
-local ok, err = pcall(main)
-local kind, code, message
-if stopped then
-    kind, code, message = stop_kind, stop_code, stop_message
-elseif ok then
-    kind, code = 'exit', 0
-elseif err == MEMERR then
-    kind, message = 'memory', 'memory limit exceeded'
-else
-    -- still under the hook: a __tostring metamethod on the error object is program code
-    kind, message = 'error', describe(err)
+local finished, kind, code, message = pcall(execute)
+program_over = true
+if not finished then
     if stopped then
         kind, code, message = stop_kind, stop_code, stop_message
+    elseif kind == MEMERR then
+        kind, code, message = 'memory', nil, 'memory limit exceeded'
+    else
+        -- e.g. "error in error handling": a string from Lua itself, never a program's object
+        message = type(kind) == 'string' and ('scorer: ' .. kind) or 'scorer: the run ended abnormally'
+        kind, code = 'error', nil
+        reusable = false
     end
 end
-sethook()
 if stopped or kind == 'memory' then
     -- lua.c does not close the state on os.exit (nor is a killed process closed), so
     -- finalizers must not run when this state is closed; after an error they do run.
     disarm_finalizers()
 end
-if kind ~= 'exit' and kind ~= 'error' then
-    reusable = false
-end
-local tests, failures, errors, first_error, first_failure = summary()
-return kind, code, message, tests, failures, errors, first_error, first_failure, reusable,
-    (collectgarbage('count'))
+return finish_run(kind, code, message)
 
-end, (collectgarbage('count'))
+end
+
+-- Every state starts the same: the bootstrap's own garbage is gone before the first program.
+collectgarbage('collect')
+return run_program, (collectgarbage('count'))

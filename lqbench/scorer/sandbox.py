@@ -51,16 +51,27 @@ HOOK_EVERY = 10_000
 MAX_ERROR_CHARS = 500
 # The program's Lua state may use memory_mb plus this much for the sandbox and LuaUnit.
 BOOTSTRAP_HEADROOM_BYTES = 4 << 20
-# A Lua state runs the next program too only if this one took under REUSE_MAX_MS of CPU (a new
-# state costs ~0.2 ms: nothing next to a long run, which may have left big stacks behind),
-# left at most REUSE_MAX_GROWTH_KB more memory in use than the fresh state had (garbage
-# included: each program's cap is set on top of what is in use when it starts, so garbage
-# the collector frees during a program is extra room for it; this bounds that slack) and
-# the state has run fewer than REUSE_MAX_PROGRAMS programs (a bound on slow drift, e.g. the
-# string table).
+# A Lua state runs the next program too only if sandbox.lua found nothing of this program
+# left in it (see "What crosses back to the host" there) and, in addition, this one took under
+# REUSE_MAX_MS of CPU (a new state costs ~0.2 ms: nothing next to a long run), the memory still
+# in use after the full collection that ends every reusable run is at most
+# REUSE_MAX_GROWTH_KB above the fresh state's (it is the bootstrap's own data then, give or
+# take the string table's size: more means something of the program is still reachable)
+# and the state has run fewer than REUSE_MAX_PROGRAMS programs (a bound on slow drift).
 REUSE_MAX_MS = 5.0
-REUSE_MAX_GROWTH_KB = 8 * 1024
+REUSE_MAX_GROWTH_KB = 64
 REUSE_MAX_PROGRAMS = 1000
+# How a run may end (sandbox.lua's `kind`), and the verdict each gives when it is not an exit.
+_KIND_VERDICTS = {
+    "error": "runtime_error",
+    "syntax": "syntax_error",
+    "timeout": "timeout",
+    "memory": "memory_limit",
+    "violation": "sandbox_violation",
+}
+_KINDS = frozenset(_KIND_VERDICTS) | {"exit"}
+_NUMBER = (int, float)
+_HUGE = float("inf")  # an exit status must be finite (NaN fails both comparisons)
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -70,12 +81,13 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 
 class ScoreLimits:
     """Per-program limits, immutable; `lua` picks the interpreter (5.1/5.2/5.3/5.4/5.5/luajit);
-    `fresh_state` trades ~0.2 ms more per program for a new Lua state per program (see LuaSandbox)."""
+    `fresh_state` (the default) gives every program a new Lua state; False reuses states, faster
+    but not exact for collector-timing-dependent verdicts (see LuaSandbox)."""
 
     __slots__ = ("timeout_s", "memory_mb", "lua", "fresh_state")
 
     def __init__(self, timeout_s: float = 5.0, memory_mb: int = 256, lua: str = "5.4",
-                 fresh_state: bool = False) -> None:
+                 fresh_state: bool = True) -> None:
         if lua not in LUA_VERSIONS:
             raise LqbenchError(f"unknown Lua version {lua!r}; choose one of {', '.join(LUA_VERSIONS)}")
         if not timeout_s > 0:
@@ -132,11 +144,17 @@ def _read(path: str) -> bytes:
 
 
 def trim_error(message: str | bytes | None) -> str | None:
-    """One readable message: decoded, stripped, at most MAX_ERROR_CHARS characters."""
+    """One readable message: decoded, stripped, at most MAX_ERROR_CHARS characters.
+
+    Only Python's own str and bytes are touched: anything else (a Lua object would run its
+    metamethods on `.strip()`, `len()` or a slice) is a TypeError, never an operation on it.
+    """
     if message is None:
         return None
-    if isinstance(message, bytes):
+    if type(message) is bytes:
         message = message.decode("utf-8", "replace")
+    elif type(message) is not str:
+        raise TypeError(f"error message must be str or bytes, not {type(message).__name__}")
     message = message.strip()
     if len(message) > MAX_ERROR_CHARS:
         message = message[: MAX_ERROR_CHARS - 3] + "..."
@@ -144,7 +162,11 @@ def trim_error(message: str | bytes | None) -> str | None:
 
 
 def verdict_from_outcome(kind: str, code, message, summary: tuple, ms: float) -> Verdict:
-    """Map the bootstrap's report (see sandbox.lua) to a verdict, as documented above."""
+    """Map the bootstrap's report (see sandbox.lua) to a verdict, as documented above.
+
+    Every argument must already be plain Python data (`plain_outcome` checks what a Lua state
+    returned): counts are numbers, messages str or bytes, nothing is a Lua object.
+    """
     tests, failures, errors, first_error, first_failure = summary
     if kind == "exit":
         status = int(code)
@@ -155,16 +177,35 @@ def verdict_from_outcome(kind: str, code, message, summary: tuple, ms: float) ->
         if failures:
             return Verdict("assertion_failure", False, trim_error(first_failure), ms)
         return Verdict("runtime_error", False, f"exit status {status}", ms)
-    status = {
-        "error": "runtime_error",
-        "syntax": "syntax_error",
-        "timeout": "timeout",
-        "memory": "memory_limit",
-        "violation": "sandbox_violation",
-    }.get(kind)
+    status = _KIND_VERDICTS.get(kind)
     if status is None:
         return Verdict("runtime_error", False, trim_error(f"scorer: unexpected outcome {kind!r}"), ms)
     return Verdict(status, False, trim_error(message), ms)
+
+
+_NOT_PLAIN = ("violation", None, "sandbox: the program's state returned something that is not plain data",
+              (None,) * 5)
+
+
+def plain_outcome(result) -> tuple[tuple, bool, float]:
+    """((kind, code, message, summary), reusable, kb in use) from what `run` in sandbox.lua
+    returned, checked value by value with `type()` alone (which runs nothing of a Lua object):
+    sandbox.lua returns only strings, numbers, booleans and nil, and anything else is a
+    sandbox violation whose state is not kept."""
+    if type(result) is not tuple or len(result) != 10:
+        return _NOT_PLAIN, False, 0.0
+    kind, code, message, tests, failures, errors, first_error, first_failure, reusable, in_use_kb = result
+    kind = kind.decode("ascii", "replace") if type(kind) is bytes else None
+    plain = (kind in _KINDS
+             and (code is None or (type(code) in _NUMBER and -_HUGE < code < _HUGE))
+             and (message is None or type(message) is bytes)
+             and all(v is None or type(v) in _NUMBER for v in (tests, failures, errors))
+             and all(v is None or type(v) is bytes for v in (first_error, first_failure))
+             and type(reusable) is bool and type(in_use_kb) in _NUMBER
+             and (kind != "exit" or code is not None))
+    if not plain:
+        return _NOT_PLAIN, False, 0.0
+    return (kind, code, message, (tests, failures, errors, first_error, first_failure)), reusable, float(in_use_kb)
 
 
 def _deny_attribute(obj, name, is_setting):
@@ -184,12 +225,23 @@ class _LuaState:
 class LuaSandbox:
     """Runs programs one at a time, each in a world of its own (see sandbox.lua).
 
-    By default a Lua state is kept for the next program when nothing the program did can
-    outlive it (sandbox.lua decides that) and, in addition, the program ran under
-    REUSE_MAX_MS, left at most REUSE_MAX_GROWTH_KB of memory in use and the state has
-    run fewer than REUSE_MAX_PROGRAMS programs; otherwise the state is closed right after the
-    program, inside its time, and the next program gets a new one. With
-    `limits.fresh_state` every program gets a brand-new state (~0.2 ms more per program).
+    With `limits.fresh_state` (the default) every program gets a brand-new state: its verdict
+    is the one it gets alone, always.
+
+    With `fresh_state=False` a Lua state is kept for the next program when nothing the program
+    did can outlive it (sandbox.lua decides that, after reading the outcome back as plain data
+    and checking the state) and, in addition, the program ran under REUSE_MAX_MS, the state
+    holds no more than REUSE_MAX_GROWTH_KB beyond a new state's live data and it has run fewer
+    than REUSE_MAX_PROGRAMS programs. That decision is the last thing done for a program, once
+    its verdict is complete; otherwise the state is closed right after the program, inside its
+    time, and the next program gets a new one. No program can reach another's world then, but
+    a reused state is not bit for bit a new one (after the full collection its string table,
+    stacks and collector debt differ by a few KB), and a verdict that depends on the
+    collector's timing can differ: near the memory cap a few KB decide whether a collection
+    cycle ends before an allocation that bypasses Lua's emergency collection (luaL_Buffer's),
+    i.e. between `pass` and `memory_limit` (seen: 5.4 and 5.5, a program keeping 16-19 MB
+    under a 20 MB cap); likewise weak tables, finalizer timing, `collectgarbage('count')`.
+    That is why reuse is not the default (tests/lqbench/test_scorer_order.py shows both).
     """
 
     def __init__(self, limits: ScoreLimits | None = None) -> None:
@@ -238,18 +290,20 @@ class LuaSandbox:
             outcome, reusable, in_use_kb = self._run_in(state, program)
         except MemoryError:
             outcome, reusable, in_use_kb = ("memory", None, "memory limit exceeded", (None,) * 5), False, 0.0
+        kind, code, message, summary = outcome
+        verdict = verdict_from_outcome(kind, code, message, summary, 0.0)
+        # Reuse is decided last, once the verdict is complete and plain Python data.
         cpu_ms = (time.thread_time() - cpu_started) * 1000.0
         if (reusable and not self.limits.fresh_state and cpu_ms < REUSE_MAX_MS
-                and state.programs < REUSE_MAX_PROGRAMS and in_use_kb - state.base_kb < REUSE_MAX_GROWTH_KB):
+                and state.programs < REUSE_MAX_PROGRAMS and in_use_kb - state.base_kb <= REUSE_MAX_GROWTH_KB):
             self._state = state
         else:
             # Closing the state runs the program's pending finalizers (as lua.c does on a
             # normal exit), inside the time the pool allows this program.
             state.run = state.runtime = None
             del state
-        ms = (time.perf_counter() - started) * 1000.0
-        kind, code, message, summary = outcome
-        return verdict_from_outcome(kind, code, message, summary, ms)
+        verdict.ms = (time.perf_counter() - started) * 1000.0
+        return verdict
 
     def _run_in(self, state: _LuaState, program: bytes):
         runtime = state.runtime
@@ -257,14 +311,11 @@ class LuaSandbox:
             if self._memory_cap is not None:
                 runtime.set_max_memory(runtime.get_memory_used() + self._memory_cap)
             state.programs += 1
-            result = state.run(program, float(self.limits.timeout_s), HOOK_EVERY)
+            result = state.run(program, float(self.limits.timeout_s), HOOK_EVERY, not self.limits.fresh_state)
         except self._lupa.LuaMemoryError:
             return ("memory", None, "memory limit exceeded", (None,) * 5), False, 0.0
         except self._lupa.LuaError as exc:
+            # lupa makes the message from a string error value only (never calling a
+            # metamethod), and run() returns normally unless the bootstrap itself failed
             return ("error", None, f"scorer: {exc}", (None,) * 5), False, 0.0
-        if not isinstance(result, tuple):
-            result = (result,)
-        result = tuple(result) + (None,) * (10 - len(result))
-        kind = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
-        in_use_kb = float(result[9]) if isinstance(result[9], (int, float)) else float("inf")
-        return (kind, result[1], result[2], tuple(result[3:8])), result[8] is True, in_use_kb
+        return plain_outcome(result)

@@ -17,7 +17,7 @@ from lqbench.tasks import load_builtin
 
 from tests.lqbench.test_scorer_hostile import HOSTILE
 
-LIMITS = ScoreLimits(timeout_s=0.5, memory_mb=64)
+LIMITS = ScoreLimits(timeout_s=0.5, memory_mb=64, fresh_state=False)  # these tests are about reuse
 
 PROBE = r"""
 local function h(s)                       -- a short checksum of a string
@@ -151,7 +151,7 @@ def test_every_suite_and_hostile_program_leaves_the_next_one_a_pristine_world(pr
     # the hostile programs that end within a hook's reach (the rest need the pool's kill)
     programs += [program for name, expected, program in HOSTILE
                  if "finalizer_loop" not in name and "in_c" not in name]
-    sandbox = LuaSandbox(ScoreLimits(timeout_s=0.2, memory_mb=64))
+    sandbox = LuaSandbox(ScoreLimits(timeout_s=0.2, memory_mb=64, fresh_state=False))
     reused = 0
     for program in programs:
         before = sandbox.states_made
@@ -171,7 +171,7 @@ def test_fresh_state_option_gives_every_program_its_own_state(pristine):
 
 
 def test_luajit_compiler_switch_ends_the_state():
-    sandbox = LuaSandbox(ScoreLimits(timeout_s=0.5, memory_mb=64, lua="luajit"))
+    sandbox = LuaSandbox(ScoreLimits(timeout_s=0.5, memory_mb=64, lua="luajit", fresh_state=False))
     sandbox.run("x = 1")
     sandbox.run("x = 2")
     assert sandbox.states_made == 1
@@ -190,7 +190,7 @@ def test_a_polluter_and_the_probe_in_one_pool_worker(pristine):
 
 @pytest.mark.parametrize("lua", ["5.1", "5.2", "5.3", "5.4", "5.5", "luajit"])
 def test_every_lua_version_keeps_programs_apart(lua):
-    sandbox = LuaSandbox(ScoreLimits(timeout_s=0.5, memory_mb=64, lua=lua))
+    sandbox = LuaSandbox(ScoreLimits(timeout_s=0.5, memory_mb=64, lua=lua, fresh_state=False))
     polluter = ("lu = require('luaunit'); lu.assertEquals = function() end; string.upper = nil; "
                 "getmetatable('').__index = {}; POLLUTED = true; table.insert = nil")
     probe = ("lu = require('luaunit')\n"

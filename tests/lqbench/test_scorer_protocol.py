@@ -9,7 +9,7 @@ from lqbench.verdicts import VERDICTS
 
 @pytest.mark.parametrize("limits", [
     ScoreLimits(),
-    ScoreLimits(timeout_s=0.1, memory_mb=1, lua="luajit", fresh_state=True),
+    ScoreLimits(timeout_s=0.1, memory_mb=1, lua="luajit", fresh_state=False),
     ScoreLimits(timeout_s=12.345678901, memory_mb=4096, lua="5.1"),
 ])
 def test_limits_survive_the_command_line(limits):
@@ -33,7 +33,7 @@ def test_a_short_or_unknown_reply_is_an_error():
 def test_limits_are_immutable_values_that_key_the_shared_pools():
     assert ScoreLimits(lua="5.3") == ScoreLimits(lua="5.3") != ScoreLimits(lua="5.4")
     assert len({ScoreLimits(), ScoreLimits()}) == 1
-    assert ScoreLimits().as_dict() == {"timeout_s": 5.0, "memory_mb": 256, "lua": "5.4", "fresh_state": False}
+    assert ScoreLimits().as_dict() == {"timeout_s": 5.0, "memory_mb": 256, "lua": "5.4", "fresh_state": True}
     with pytest.raises(AttributeError):
         ScoreLimits().timeout_s = 1.0
 
