@@ -94,13 +94,17 @@ class NodeAgent:
         load_ms = self._load(path, n_threads, int(shard.inference.get("n_ctx", 2048)))
         scorer = self._scorer(shard.scoring)
         skip_keys = {tuple(k) for k in skip}
-        for record in run_shard(shard, self._generator, scorer, node_id=self.node_id, n_threads=n_threads,
-                                skip=skip_keys):
-            yield {"kind": "sample", "record": record.to_dict()}
+        from lqbench.energy import ShardMeter
+
+        with ShardMeter() as meter:  # energy and thermal state over the sample loop (model load excluded)
+            for record in run_shard(shard, self._generator, scorer, node_id=self.node_id, n_threads=n_threads,
+                                    skip=skip_keys):
+                meter.observe(record.gen_tokens, record.gen_ms)
+                yield {"kind": "sample", "record": record.to_dict()}
         yield {"kind": "shard", "record": ShardRecord(
             run_id=shard.run_id, shard_id=shard.shard_id, node_id=self.node_id, model_id=shard.model_id,
             suite=shard.suite, n_tasks=len(shard.tasks), load_ms=load_ms, n_threads=n_threads,
-            started_at=started, finished_at=utc_now(), status="finished").__dict__}
+            started_at=started, finished_at=utc_now(), status="finished", **meter.columns()).__dict__}
 
     def _run_perplexity(self, shard: Shard, skip: set):
         """The whole ladder on this node: the base's distributions once, every rung against them."""

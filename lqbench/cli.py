@@ -223,6 +223,10 @@ def join(
     typer.echo(f"joined {node.address} as {node.name!r} in {node.seconds:.1f} s: {node.num_cpus} CPUs, "
                f"{fp.get('lqbench-cpu', '?')}, {fp.get('lqbench-ram-gb', '?')} GB RAM, "
                f"{fp.get('lqbench-mem-bw-gbs', '-')} GB/s. Leave with `lqbench join --stop`.")
+    from lqbench.energy import diagnose  # what this laptop's shards will record as energy, and how to fix it
+
+    for status, message in diagnose():
+        typer.echo(f"  {status}: {message}")
     if block:
         _stay_in_foreground(node.pid, f"the Ray worker {node.name!r}", node.key)
 
