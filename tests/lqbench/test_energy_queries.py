@@ -42,15 +42,15 @@ def db(tmp_path_factory):
     a4 = [sample("node-a", "m4", "sh1", f"t{i}", 0, i < 3, 100, t.format(10 + i)) for i in range(4)]
     # node-a, Q8_0: 4 tasks x 100 tokens, 2 pass, 300 J, throttled
     a8 = [sample("node-a", "m8", "sh2", f"t{i}", 0, i < 2, 100, t.format(30 + i)) for i in range(4)]
-    # node-a, Q8_0, a sampled shard: 2 tasks x 2 samples x 50 tokens; t0 passes twice, t1 once -> 1.5 tasks
-    a8n = [sample("node-a", "m8", "sh3", f"t{i}", k, (i, k) != (1, 1), 50, t.format(45 + 2 * i + k))
+    # node-a, Q8_0, a sampled shard: 2 tasks x 2 samples x 50 tokens; v0 passes twice, v1 once -> 1.5 tasks
+    a8n = [sample("node-a", "m8", "sh3", f"v{i}", k, (i, k) != (1, 1), 50, t.format(45 + 2 * i + k))
            for i in range(2) for k in range(2)]
-    # node-b, Q4_K_M: nothing readable there
-    b4 = [sample("node-b", "m4", "sh1b", f"t{i}", 0, i < 1, 80, t.format(10 + i)) for i in range(4)]
+    # node-b (other tasks: with spread placement a sample key exists once), Q4_K_M: nothing readable there
+    b4 = [sample("node-b", "m4", "sh1b", f"u{i}", 0, i < 1, 80, t.format(10 + i)) for i in range(4)]
     # node-b, Q8_0: an attempt that crashed (2 samples, no shard row), then a retry on the same node that
     # metered 40 J over its remaining 2 samples: only the retry's samples are charged.
-    crashed = [sample("node-b", "m8", "sh2b", f"t{i}", 0, True, 60, t.format(20 + i)) for i in range(2)]
-    retry = [sample("node-b", "m8", "sh2b", f"t{i}", 0, i == 2, 70, t.format(40 + i)) for i in range(2, 4)]
+    crashed = [sample("node-b", "m8", "sh2b", f"u{i}", 0, True, 60, t.format(20 + i)) for i in range(2)]
+    retry = [sample("node-b", "m8", "sh2b", f"u{i}", 0, i == 2, 70, t.format(40 + i)) for i in range(2, 4)]
     store.write_batch(a4 + a8 + a8n + b4 + crashed + retry, [
         shard("node-a", "m4", "sh1", t.format(5), t.format(20), energy_j=120.0, energy_method="rapl-package",
               energy_s=60.0, power_source="ac", throttled=False, tg_drift=0.99,
@@ -143,10 +143,11 @@ def test_report_energy_chart(db, tmp_path):
     assert 'id="chart-energy"' in html and "Cost in energy" in html
     chart = html[html.index('id="chart-energy"'):]
     chart = chart[:chart.index("</svg>")]
-    assert chart.count('class="mark line"') == 2  # laptop-a (rapl-package) and laptop-b (battery) lines
-    assert 'data-series="laptop-a · coder (rapl-package)"' in chart
-    assert 'data-series="laptop-b · coder (battery)"' in chart
-    assert chart.count('class="mark point"') == 3  # laptop-b has no metered Q4_K_M point
+    # laptop-a (rapl-package): a line through Q4_K_M and Q8_0; laptop-b (battery): Q8_0 only, a lone point
+    assert chart.count('class="mark line" data-series="laptop-a · coder (rapl-package)"') == 1
+    assert chart.count('class="mark point" data-series="laptop-a · coder (rapl-package)"') == 2
+    assert chart.count('class="mark point" data-series="laptop-b · coder (battery)"') == 1
+    assert chart.count('class="mark line"') == 1 and chart.count('class="mark point"') == 3
     assert "without energy data (method none) on laptop-b" in html
     assert "lqbench query throttled_shards" in html
 
