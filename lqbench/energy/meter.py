@@ -30,8 +30,9 @@ POLL_S = 60.0
 class EnergyMeter:
     """The node's energy counters, found once; `begin()` measures one window."""
 
-    def __init__(self, sysfs: Sysfs | None = None, clock: Callable[[], float] = time.monotonic):
-        self.sysfs = sysfs or Sysfs()
+    def __init__(self, sysfs: Sysfs | str | None = None, clock: Callable[[], float] = time.monotonic):
+        """`sysfs`: a Sysfs, or the root directory of a (fake) tree; default the machine's own `/`."""
+        self.sysfs = sysfs if isinstance(sysfs, Sysfs) else Sysfs(sysfs or "/")
         self.clock = clock
         self.counters, self.problems = rapl.discover(self.sysfs)
 
@@ -123,7 +124,7 @@ class ShardMeter:
         ShardRecord(..., **meter.columns())
     """
 
-    def __init__(self, meter: EnergyMeter | None = None, *, sysfs: Sysfs | None = None):
+    def __init__(self, meter: EnergyMeter | None = None, *, sysfs: Sysfs | str | None = None):
         self.meter = meter or EnergyMeter(sysfs)
         self.rates: list[float] = []
         self.energy: Energy | None = None
@@ -172,7 +173,7 @@ class ShardMeter:
         )
 
 
-def diagnose(sysfs: Sysfs | None = None) -> list[tuple[str, str]]:
+def diagnose(sysfs: Sysfs | str | None = None) -> list[tuple[str, str]]:
     """(status, message) lines about this node's energy and thermal meters; status is ok, warn or fail.
 
     A node without energy counters still benchmarks (its energy is recorded as `none`), so the worst

@@ -289,6 +289,7 @@ def test_nothing_readable_is_an_honest_none(tmp_path):
     lines = diagnose(sysfs)
     assert [s for s, _ in lines] == ["warn", "warn", "warn"]
     assert "no RAPL counters under /sys/class/powercap" in lines[0][1] and "modprobe" in lines[0][1]
+    assert diagnose(str(tmp_path)) == lines and EnergyMeter(str(tmp_path)).sysfs.root == str(tmp_path)
 
 
 # ------------------------------------------------------------------ thermal state
