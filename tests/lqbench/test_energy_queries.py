@@ -169,3 +169,33 @@ def test_report_says_method_none_instead_of_an_empty_chart(tmp_path):
     ResultStore(empty).ensure()
     html = build_report(empty, tmp_path / "empty.html").path.read_text(encoding="utf-8")
     assert "no energy data: no shard with samples recorded yet" in html
+
+
+def test_energy_query_on_the_analysis_fixture(analysis_db, analysis_fixture):
+    """Joules per token recomputed from the fixture's raw samples and its constant watts per node."""
+    import duckdb
+
+    con = duckdb.connect(str(analysis_db.path), read_only=True)
+    try:
+        raw = con.execute("SELECT s.node_id, m.name, m.quant, s.wall_ms, s.score_ms, s.gen_tokens FROM samples s"
+                          " JOIN models m USING (model_id)").fetchall()
+    finally:
+        con.close()
+    expected: dict = {}
+    for node, name, quant, wall, score, tokens in raw:
+        e = expected.setdefault((node, name, quant), [0.0, 0])
+        e[0] += (wall + score) / 1000.0
+        e[1] += tokens
+    rows = records(analysis_db.path, "energy_per_token_by_node_model_quant")
+    assert {(r["node_id"], r["model"], r["quant"]) for r in rows} == set(expected)
+    for r in rows:
+        method, watts, _ = analysis_fixture.ENERGY[r["node_id"]]
+        seconds, tokens = expected[(r["node_id"], r["model"], r["quant"])]
+        assert r["energy_method"] == method and r["gen_tokens"] == tokens
+        if watts is None:
+            assert r["energy_j"] is None and r["j_per_token"] is None
+        else:
+            assert r["j_per_token"] == pytest.approx(watts * seconds / tokens, rel=1e-3, abs=1e-4)
+    throttled = records(analysis_db.path, "throttled_shards")
+    assert throttled and {r["node"] for r in throttled} == {"old-thinkpad"}
+    assert {r["run_id"] for r in throttled} == {"run-every-node"}
