@@ -54,7 +54,7 @@ class EnergyMeter:
 
     def why_no_rapl(self) -> str:
         if any(p.permission for p in self.problems):
-            return "RAPL counters are readable by root only (`lqbench doctor` says how to allow it)"
+            return "RAPL counters are readable by root only (`lqbench join` and `lqbench doctor` say how to allow it)"
         if self.problems:
             return "RAPL counters unreadable: " + "; ".join(p.detail for p in self.problems)
         if self.sysfs.is_real and platform.system() != "Linux":
