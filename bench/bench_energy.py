@@ -94,16 +94,18 @@ def shard_side_by_side(n_tasks: int, rounds: int, max_tokens: int) -> None:
     gen = LlamaGenerator(model.path, n_threads=threads, n_ctx=2048)
     pool = ScorerPool(jobs=1, limits=ScoreLimits(**shard.scoring))
     try:
-        def plain() -> tuple[float, int, int]:
-            t0 = time.perf_counter()
+        # Wall seconds, samples, tokens, and this process's CPU seconds (llama.cpp's threads included; the
+        # scorer's subprocess not): CPU time is less disturbed than wall time by other load on the machine.
+        def plain() -> tuple[float, int, int, float]:
+            t0, c0 = time.perf_counter(), time.process_time()
             tokens = n = 0
             for record in run_shard(shard, gen, pool, node_id="bench", n_threads=threads):
                 tokens += record.gen_tokens
                 n += 1
-            return time.perf_counter() - t0, n, tokens
+            return time.perf_counter() - t0, n, tokens, time.process_time() - c0
 
-        def metered() -> tuple[float, int, int]:
-            t0 = time.perf_counter()
+        def metered() -> tuple[float, int, int, float]:
+            t0, c0 = time.perf_counter(), time.process_time()
             tokens = n = 0
             with ShardMeter() as meter:
                 for record in run_shard(shard, gen, pool, node_id="bench", n_threads=threads):
@@ -111,8 +113,9 @@ def shard_side_by_side(n_tasks: int, rounds: int, max_tokens: int) -> None:
                     tokens += record.gen_tokens
                     n += 1
             meter.columns()
-            return time.perf_counter() - t0, n, tokens
+            return time.perf_counter() - t0, n, tokens, time.process_time() - c0
 
+        load0 = os.getloadavg()[0]
         plain()  # warm-up: caches, scorer worker, first-call setup
         sides = {"without meter": [], "with meter": []}
         order = [("without meter", plain), ("with meter", metered)]
@@ -124,13 +127,18 @@ def shard_side_by_side(n_tasks: int, rounds: int, max_tokens: int) -> None:
         print(f"\n(b) one shard of {n_samples} samples ({tokens} generated tokens, demo model {model.quant}, "
               f"{threads} threads), {rounds} rounds alternating:")
         for name, runs in sides.items():
-            print(f"    {name:14s} per round: {', '.join(f'{s:.3f}' for s, _, _ in runs)} s   "
-                  f"sum {sum(s for s, _, _ in runs):.3f} s")
-        ratio = sum(s for s, _, _ in sides["with meter"]) / sum(s for s, _, _ in sides["without meter"])
+            print(f"    {name:14s} wall per round: {', '.join(f'{r[0]:.3f}' for r in runs)} s, "
+                  f"sum {sum(r[0] for r in runs):.3f} s; CPU sum {sum(r[3] for r in runs):.3f} s")
+        ratio = sum(r[0] for r in sides["with meter"]) / sum(r[0] for r in sides["without meter"])
+        cpu_ratio = sum(r[3] for r in sides["with meter"]) / sum(r[3] for r in sides["without meter"])
         per_round = [a[0] / b[0] for a, b in zip(sides["with meter"], sides["without meter"])]
         print(f"    wall time with ÷ without: {ratio:.4f} (target <= 1.01); per round "
               f"{', '.join(f'{x:.4f}' for x in per_round)}")
-        per_sample_ms = sum(s for s, _, _ in sides["without meter"]) / rounds / n_samples * 1e3
+        print(f"    CPU time with ÷ without: {cpu_ratio:.4f}; load average {load0:.1f} at the start, "
+              f"{os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} CPUs"
+              + ("  (a busy machine: the side-by-side spread is other load, not the meter)"
+                 if max(per_round) - min(per_round) > 0.05 else ""))
+        per_sample_ms = sum(r[0] for r in sides["without meter"]) / rounds / n_samples * 1e3
         return per_sample_ms
     finally:
         pool.close()
