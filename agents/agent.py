@@ -90,13 +90,14 @@ class NodeAgent:
         started = utc_now()
         n_threads = int(shard.inference.get("n_threads") or self.n_threads)
 
-        def shard_record(status: str, load_ms=None, error=None) -> dict:
+        def shard_record(status: str, load_ms=None, error=None, energy=None) -> dict:
             return ShardRecord(
                 run_id=shard.run_id, shard_id=shard.shard_id, node_id=self.node_id, model_id=shard.model_id,
                 suite=shard.suite if shard.kind != "perplexity" else shard.corpus,
                 n_tasks=len(shard.tasks) if shard.kind != "perplexity" else len(shard.ladder), load_ms=load_ms,
                 n_threads=n_threads, started_at=started, finished_at=utc_now(), status=status,
-                engine_config=config.label, engine_build=self.engine_build["label"], error=error).__dict__
+                engine_config=config.label, engine_build=self.engine_build["label"], error=error,
+                **(energy or {})).__dict__
 
         try:
             if shard.kind == "perplexity":
@@ -109,11 +110,15 @@ class NodeAgent:
             scorer = self._scorer(shard.scoring)
             skip_keys = {tuple(k) for k in skip}
             generator = IsolatedGenerator(self._engine)
-            for record in run_shard(shard, generator, scorer, node_id=self.node_id, n_threads=n_threads,
-                                    skip=skip_keys, engine_config=config.label,
-                                    engine_build=self.engine_build["label"]):
-                yield {"kind": "sample", "record": record.to_dict()}
-            yield {"kind": "shard", "record": shard_record("finished", load_ms)}
+            from lqbench.energy import ShardMeter
+
+            with ShardMeter() as meter:  # energy and thermal state over the sample loop (model load excluded)
+                for record in run_shard(shard, generator, scorer, node_id=self.node_id, n_threads=n_threads,
+                                        skip=skip_keys, engine_config=config.label,
+                                        engine_build=self.engine_build["label"]):
+                    meter.observe(record.gen_tokens, record.gen_ms)
+                    yield {"kind": "sample", "record": record.to_dict()}
+            yield {"kind": "shard", "record": shard_record("finished", load_ms, energy=meter.columns())}
         except EngineFailure as failure:
             yield {"kind": "shard", "record": shard_record(failure.what, error=failure.reason)}
             yield {"kind": "failure", "what": failure.what, "reason": failure.reason}

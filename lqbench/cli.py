@@ -232,6 +232,10 @@ def join(
                f"{fp.get('lqbench-mem-bw-gbs', '-')} GB/s, engine "
                f"{'extra_bufts=' + fp['lqbench-extra-bufts'] if 'lqbench-extra-bufts' in fp else 'unchecked'}. "
                "Leave with `lqbench join --stop`.")
+    from lqbench.energy import diagnose  # what this laptop's shards will record as energy, and how to fix it
+
+    for status, message in diagnose():
+        typer.echo(f"  {status}: {message}")
     if block:
         _stay_in_foreground(node.pid, f"the Ray worker {node.name!r}", node.key)
 

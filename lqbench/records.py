@@ -78,6 +78,24 @@ class ShardRecord:
     engine_config: str = ""
     engine_build: str = ""
     error: str | None = None  # why a crashed or hung attempt ended
+    # Energy and thermal state over the shard's sample loop (lqbench.energy.ShardMeter.columns(); migration 004).
+    # Defaults are "not measured": energy_method 'none' with NULL joules, never an estimate.
+    energy_j: float | None = None
+    energy_method: str = "none"
+    energy_s: float | None = None
+    energy_domains_json: str | None = None
+    energy_note: str | None = None
+    power_source: str | None = None
+    battery_pct_start: float | None = None
+    battery_pct_end: float | None = None
+    cpu_mhz_start: float | None = None
+    cpu_mhz_end: float | None = None
+    temp_c_start: float | None = None
+    temp_c_end: float | None = None
+    throttle_events: int | None = None
+    tg_drift: float | None = None
+    throttled: bool | None = None
+    throttle_evidence: str | None = None
 
     @classmethod
     def columns(cls) -> list[str]:

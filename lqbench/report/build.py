@@ -327,6 +327,48 @@ def _hardware_section(data: _Data) -> tuple[str, int]:
     return html, (1 if values else 0)
 
 
+def _energy_section(data: _Data) -> tuple[str, int]:
+    """Joules per generated token by bits per weight, one line per node × model; honest when nothing was metered."""
+    t = data.q("energy_per_token_by_node_model_quant")
+    recs = t.records()
+    measured = [r for r in recs if r["j_per_token"] is not None and r["bits_per_weight"]]
+    unmetered = sorted({r["node"] for r in recs if r["energy_method"] == "none"})
+    series: dict[str, charts.Series] = {}
+    for r in sorted(measured, key=lambda r: r["bits_per_weight"]):
+        name = f"{r['node']} · {r['model']} ({r['energy_method']})"
+        s = series.setdefault(name, charts.Series(name=name, points=[], labels=[]))
+        s.points.append((r["bits_per_weight"], r["j_per_token"]))
+        s.labels.append(_q(r["quant"]))
+    if series:
+        chart = charts.line_chart(list(series.values()), chart_id="chart-energy",
+                                  title="joules per generated token by bits per weight",
+                                  xlabel="bits per weight (log scale)", ylabel="joules per generated token",
+                                  xlog2=True, y01=False, yfmt=lambda v: f"{v:.3g}")
+        figure = f'<figure class="chart-card">{chart}</figure>'
+    elif recs:
+        figure = charts.empty_chart(
+            "no energy data: method none on every node that ran shards ("
+            + ", ".join(unmetered) + "): no RAPL counter or battery discharge was readable there, "
+            "and no estimate is drawn in its place (`lqbench doctor` says what would make it readable)")
+    else:
+        figure = charts.empty_chart("no energy data: no shard with samples recorded yet")
+    missing = (f'<p class="callout">Shards without energy data (method none) on {_t(", ".join(unmetered))} '
+               "are left out of the chart rather than estimated.</p>") if series and unmetered else ""
+    throttled = data.q("throttled_shards")
+    html = ('<section id="energy"><h2>Cost in energy</h2>'
+            '<p class="lede">Joules per generated token, from each node\'s own energy counters read before and '
+            'after every shard (RAPL package or platform counters, or the battery\'s discharge; the method is in '
+            'each line\'s name). Methods measure different things — the CPU package, the platform, the whole '
+            'laptop — so compare lines of the same method.</p>'
+            + figure + missing
+            + details("Table: energy per token and per passed task", html_table(
+                t, query="energy_per_token_by_node_model_quant", hide=("node_id",)))
+            + details(f"Table: throttled shards ({len(throttled.rows)})",
+                      html_table(throttled, query="throttled_shards"))
+            + "</section>")
+    return html, (1 if series else 0)
+
+
 def _provenance_section(data: _Data, run_id: str | None, db: Path) -> str:
     where = "WHERE r.run_id = $run_id" if run_id else ""
     runs = data.sql(
@@ -381,11 +423,13 @@ def build_report(db: Path | str, out: Path | str = "report.html", run_id: str | 
         _failure_section(data),
         _quality_section(data),
         _hardware_section(data),
+        _energy_section(data),
         _imported_section(data),
     ]
     body = cards + "".join(html for html, _ in parts) + _provenance_section(data, run_id, db)
     sections = {"accuracy": "Accuracy by bits", "pareto": "Size", "speed": "Speed", "failures": "Failures",
-                "quality": "Quality proxy", "hardware": "Across hardware", "imported": "Imported",
+                "quality": "Quality proxy", "hardware": "Across hardware", "energy": "Energy",
+                "imported": "Imported",
                 "provenance": "Provenance"}
     if not parts[-1][0]:  # no imported runs: no section, no link
         del sections["imported"]

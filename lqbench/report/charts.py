@@ -257,8 +257,9 @@ def line_chart(series: Sequence[Series], *, chart_id: str, title: str, xlabel: s
         order = sorted(range(len(s.points)), key=lambda j: s.points[j][0])
         path = " ".join(("M" if k == 0 else "L") + f"{_f(xs(s.points[j][0]))},{_f(ys(s.points[j][1]))}"
                         for k, j in enumerate(order))
-        fr.add(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="2.5" stroke-linejoin="round"'
-               f' class="mark line" data-series="{_t(s.name)}"/>')
+        if len(order) > 1:  # a one-point series is its point (a one-point path has no size to draw)
+            fr.add(f'<path d="{path}" fill="none" stroke="{color}" stroke-width="2.5" stroke-linejoin="round"'
+                   f' class="mark line" data-series="{_t(s.name)}"/>')
         # error bars of different series at the same x are spread sideways so they stay readable
         dodge = (i - (len(series) - 1) / 2) * 5
         for j in order:

@@ -88,6 +88,31 @@ def _difficulty(task: TaskSpec) -> float:
     return (int(task.task_id[-2:]) * 37 % 11) / 5.0 - 1.0
 
 
+# Energy per node (lqbench.energy): the Linux desktop reads RAPL package counters, the old ThinkPad runs on
+# battery with root-only RAPL, the Mac has nothing readable without admin rights. Watts are constant per
+# node, so joules per token follow the roofline speeds (more bits, slower, more joules per token).
+ENERGY = {"node-fast": ("rapl-package", 24.0, "ac"), "node-slow": ("battery", 13.0, "battery"),
+          "node-mid": ("none", None, "ac")}
+
+
+def _energy_columns(node_id: str, samples: list, throttled: bool) -> dict:
+    """ShardRecord energy/state columns for a shard's samples (deterministic: uses no random draws)."""
+    method, watts, source = ENERGY[node_id]
+    seconds = sum(s.wall_ms + s.score_ms for s in samples) / 1000.0
+    return dict(
+        energy_j=round(watts * seconds, 3) if watts else None, energy_method=method, energy_s=round(seconds, 3),
+        energy_note=("no energy counter readable without admin rights on Darwin; battery: on AC power"
+                     if method == "none" else None),
+        power_source=source, battery_pct_start=80.0 if source == "battery" else None,
+        battery_pct_end=78.5 if source == "battery" else None,
+        cpu_mhz_start=3400.0 if node_id != "node-mid" else None,
+        cpu_mhz_end=(2300.0 if throttled else 3380.0) if node_id != "node-mid" else None,
+        throttle_events=(6 if throttled else 0) if node_id != "node-mid" else None,
+        tg_drift=0.84 if throttled else 0.99, throttled=throttled,
+        throttle_evidence=("kernel throttle events +6; clock 3400->2300 MHz; tg last/first third 0.84" if throttled
+                           else "tg last/first third 0.99"))
+
+
 def build_fixture_db(path: Path | str, seed: int = 7) -> FixtureInfo:
     rng = random.Random(seed)
     store = ResultStore(path)
@@ -131,13 +156,16 @@ def build_fixture_db(path: Path | str, seed: int = 7) -> FixtureInfo:
         skill = FAMILIES[model["name"]][1] - QUANT_PENALTY[model["quant"]] - 0.3 * temperature
         return 1 / (1 + math.exp(-(skill - _difficulty(task))))
 
-    def shards_for(run_id, node_id, model_id):
-        return [ShardRecord(run_id=run_id, shard_id=f"sh-{model_id}-{suite}-{node_id}", node_id=node_id,
+    def shards_for(run_id, node_id, model_id, batch, throttled_node=None):
+        # Shard ids and windows match their samples' (shard_id, created_at) so shard_energy can join them.
+        return [ShardRecord(run_id=run_id, shard_id=f"sh-{model_id}-{suite}", node_id=node_id,
                             model_id=model_id, suite=suite, n_tasks=n,
                             load_ms=by_id[model_id]["file_bytes"] / 1e6 * (2.0 if node_id == "node-slow" else 0.8)
                             * rng.uniform(0.9, 1.1),
                             n_threads=node_by_id[node_id]["physical_cores"], started_at="2025-06-01 11:00:00",
-                            finished_at="2025-06-01 11:30:00", status="finished")
+                            finished_at="2025-06-01 12:30:00", status="finished",
+                            **_energy_columns(node_id, [s for s in batch if s.suite == suite and s.node_id == node_id],
+                                              throttled=node_id == throttled_node))
                 for suite, n in SUITES.items()]
 
     # run 1: greedy, spread over the nodes (each model's shards on one node, round-robin)
@@ -147,7 +175,7 @@ def build_fixture_db(path: Path | str, seed: int = 7) -> FixtureInfo:
     for i, model in enumerate(models):
         node_id = NODES[i % len(NODES)]["node_id"]
         batch = [sample(run1, node_id, model, t, 0, "", 0.0, p_pass(model, t)) for t in tasks]
-        store.write_batch(batch, shards_for(run1, node_id, model["model_id"]))
+        store.write_batch(batch, shards_for(run1, node_id, model["model_id"], batch))
     store.finish_run(run1, "finished")
 
     # run 2: sampled, n = 5 per task at temperature 0.8, for two configs, on the fast node
@@ -158,7 +186,7 @@ def build_fixture_db(path: Path | str, seed: int = 7) -> FixtureInfo:
         model = by_id[ids[key]]
         batch = [sample(run2, "node-fast", model, t, k, "", 0.8, p_pass(model, t, 0.8))
                  for t in tasks for k in range(5)]
-        store.write_batch(batch, shards_for(run2, "node-fast", model["model_id"]))
+        store.write_batch(batch, shards_for(run2, "node-fast", model["model_id"], batch))
     store.finish_run(run2, "finished")
 
     # run 3: every-node greedy replicas of the Q4_K_M configs; the slow node diverges on a few tasks
@@ -184,7 +212,8 @@ def build_fixture_db(path: Path | str, seed: int = 7) -> FixtureInfo:
                 s.engine_build = ENGINE_BUILDS[node["node_id"]]
                 s.engine_config = "extra_bufts=on"
                 batch.append(s)
-        shards = [r for node in NODES for r in shards_for(run3, node["node_id"], model["model_id"])]
+        shards = [r for node in NODES for r in shards_for(run3, node["node_id"], model["model_id"], batch,
+                                                               throttled_node="node-slow")]
         store.write_batch(batch, shards)
     store.finish_run(run3, "finished")
 

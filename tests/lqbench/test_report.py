@@ -17,7 +17,7 @@ from lqbench.report import build_report
 from lqbench.report.charts import PALETTE, STATUS_COLORS
 
 CHART_IDS = ["chart-pass-by-bits", "chart-pareto", "chart-speed", "chart-prompt-speed", "chart-failures",
-             "chart-ppl", "chart-kld", "chart-sweep-cost"]
+             "chart-ppl", "chart-kld", "chart-sweep-cost", "chart-energy"]
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +105,7 @@ def test_report_cli(built, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exc:
         main()
     assert exc.value.code in (0, None) and out.stat().st_size > 20_000
-    assert "8 charts over 480 samples" in capsys.readouterr().out
+    assert "9 charts over 480 samples" in capsys.readouterr().out
     monkeypatch.setattr(sys, "argv", ["lqbench", "report", "--db", str(tmp_path / "none.duckdb")])
     with pytest.raises(SystemExit) as exc:
         main()
