@@ -10,6 +10,7 @@ table, not the end of the command. Checks:
   configuration (extra buffer types on, then off): tok/s, which buffer types the load used, or
   how it crashed; then which configuration this machine should use;
 - lua: one LuaUnit program per Lua version the sandbox supports, through the real scorer;
+- energy: which energy, power and thermal meters are readable, and what would fix the rest;
 - ray, duckdb, lupa: versions (the CLI adds whether a cluster token is set).
 
 `engine_check` is the inference part alone; `lqbench join` runs it before joining.
@@ -205,6 +206,14 @@ def run_checks(model_path: str | None = None, *, n_threads: int | None = None, l
 
     if lua:
         checks.extend(lua_checks())
+
+    # Energy and thermal meters (lqbench.energy): a node without them still benchmarks (its energy is
+    # recorded as `none`), so at worst they warn here, with the fix where there is one.
+    from lqbench.energy import diagnose
+
+    for status, message in diagnose():
+        name, _, detail = message.partition(": ")
+        checks.append(Check(name if detail else "energy", "ok" if status == "ok" else "warn", detail or message))
 
     for dist in ("ray", "duckdb", "lupa"):
         v = _version(dist)
