@@ -23,6 +23,7 @@ STATUS_COLORS = {
     "memory_limit": "#8C6D31",
     "sandbox_violation": "#222222",
     "generation_error": "#B8B8B8",
+    "no_code": "#CC79A7",  # a chat reply with no Lua in it
 }
 INK = "#1f2430"
 MUTED = "#6b7280"
