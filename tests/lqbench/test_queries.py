@@ -243,3 +243,39 @@ def test_sweep_cost_projection(fx):
     doubled = records(fx.path, "sweep_cost_projection", {"samples_per_task": 2, "tasks": 304})
     assert [r["projected_hours"] for r in doubled] == pytest.approx([r["projected_hours"] for r in rows], rel=1e-3)
     assert not math.isnan(cluster[0]["projected_hours"])
+
+
+# ------------------------------------------------------------------ prompt styles
+def test_pass_at_1_by_prompt_style_is_a_paired_recount(fx):
+    rows = records(fx.path, "pass_at_1_by_prompt_style")
+    units = _units(fx)
+    assert {(r["model"], r["quant"]) for r in rows} == set(fx.chat_configs)
+    for r in rows:
+        comp, chat = units[(r["model"], r["quant"], "completion")], units[(r["model"], r["quant"], "chat")]
+        both = sorted(set(comp) & set(chat))
+
+        def rate(us):
+            return sum(c / n for n, c in us.values()) / len(us)
+
+        diffs = [rate(chat[t]) - rate(comp[t]) for t in both]
+        assert r["n_tasks"] == len(both) == fx.n_tasks
+        assert r["pass_at_1_completion"] == pytest.approx(sum(rate(comp[t]) for t in both) / len(both), abs=1e-4)
+        assert r["pass_at_1_chat"] == pytest.approx(sum(rate(chat[t]) for t in both) / len(both), abs=1e-4)
+        assert r["chat_minus_completion"] == pytest.approx(sum(diffs) / len(diffs), abs=1e-4)
+        assert r["tasks_better_in_chat"] == sum(d > 0 for d in diffs)
+        assert r["tasks_better_in_completion"] == sum(d < 0 for d in diffs)
+
+
+def test_chat_extraction_shares(fx):
+    rows = records(fx.path, "chat_extraction_by_model_quant")
+    chat = [s for s in raw(fx.path, SAMPLES) if s["prompt_style"] == "chat"]
+    assert {(r["model"], r["quant"]) for r in rows} == set(fx.chat_configs)
+    for r in rows:
+        mine = [s for s in chat if (s["name"], s["quant"]) == (r["model"], r["quant"])]
+        assert r["n_samples"] == len(mine) and r["instruction"] == "lua-fence"
+        for how in ("fence", "whole", "none"):
+            assert r[how] == pytest.approx(sum(s["extraction"] == how for s in mine) / len(mine), abs=1e-4)
+        fenced = [s for s in mine if s["extraction"] == "fence"]
+        assert r["pass_rate_fence"] == pytest.approx(sum(s["passed"] for s in fenced) / len(fenced), abs=1e-4)
+        # a reply with no code is counted as no_code, never scored
+        assert all(s["status"] == "no_code" for s in mine if s["extraction"] == "none")
