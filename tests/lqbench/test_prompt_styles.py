@@ -180,7 +180,7 @@ def test_chat_prompt_and_stops():
     assert style.stops(problem.task) == ["<end_of_turn>"]  # no MultiPL-E stop: "\n\n" would cut a fenced function
     prefixed = PromptStyle(_chat_prompt(gemma(), "lua-fence-prefix"))
     assert prefixed.prompt(problem.task).endswith("<start_of_turn>model\n```lua\n-- Return the sum of the numbers "
-                                                  "`a` and `b`.\n-- >>> add(2, 3)\n-- 5\nlocal function add(a, b)\n")
+                                                  "`a` and `b`.\n-- >>> add(2, 3)\n-- 5\nlocal function add(a, b)")
     assert prefixed.stops(problem.task) == ["<end_of_turn>", "\n```"]  # the prefix opened the fence
     completion = PromptStyle({})
     assert completion.prompt(problem.task) == problem.task.prompt
