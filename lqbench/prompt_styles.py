@@ -100,19 +100,28 @@ def resolve_prompts(plan, models: list[tuple[dict, dict, int]]) -> list[list[dic
     from lqbench.chat_templates import template_for
 
     out = []
+    seen: dict[tuple[str, str], tuple[int, dict]] = {}  # (model file, style) -> (plan entry, its identity)
     for row, _, idx in models:
         entry = plan.models[idx]
         prompts = []
         for style in entry.prompt_styles:
             if style == "completion":
-                prompts.append({})
-                continue
-            template = template_for(row["path"], entry.chat_template,
-                                    where=f"plan: models[{idx}] ({row['name']} {row['quant']})")
-            instruction = load_instruction(entry.instruction or DEFAULT_INSTRUCTION)
-            prompts.append({"style": "chat", "instruction": instruction.to_dict(),
-                            "instruction_version": instruction.version, "chat_template": template.to_dict(),
-                            "chat_template_id": template.id})
+                prompt = {}
+            else:
+                template = template_for(row["path"], entry.chat_template,
+                                        where=f"plan: models[{idx}] ({row['name']} {row['quant']})")
+                instruction = load_instruction(entry.instruction or DEFAULT_INSTRUCTION)
+                prompt = {"style": "chat", "instruction": instruction.to_dict(),
+                          "instruction_version": instruction.version, "chat_template": template.to_dict(),
+                          "chat_template_id": template.id}
+            # A run holds one sample per model file, task and style: two entries asking for the same file
+            # in one style differently (another instruction or template) would silently keep only one.
+            first = seen.setdefault((row["model_id"], style), (idx, prompt_identity(prompt)))
+            if first[1] != prompt_identity(prompt):
+                raise LqbenchError(f"plan: models[{first[0]}] and models[{idx}] both run {row['name']} "
+                                   f"{row['quant']} in {style} style, prompted differently; a run keeps one sample "
+                                   "per model file, task and style: compare instructions or templates in separate runs")
+            prompts.append(prompt)
         out.append(prompts)
     return out
 

@@ -296,3 +296,19 @@ def test_chat_model_without_template_fails_before_ray_with_one_line(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: plan: models[0]"), proc.stderr
     assert "has no tokenizer.chat_template" in lines[0] and 'chat_template = "NAME"' in lines[0]
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_one_model_file_in_one_style_two_ways_is_refused(tmp_path):
+    """Two plan entries asking for the same file in chat style with different instructions would share
+    sample keys (one would silently win): a plan error. The same request twice is harmless."""
+    from lqbench.prompt_styles import resolve_prompts
+
+    path = str(write_gguf(tmp_path / "base.gguf"))
+    row = {"model_id": "f" * 16, "name": "base", "quant": "f16", "path": path}
+    entry = {"spec": path, "prompt_style": ["completion", "chat"], "chat_template": "gemma"}
+    same = plan_from_dict({"models": [entry, dict(entry)]})
+    prompts = resolve_prompts(same, [(row, {}, 0), (row, {}, 1)])
+    assert prompts[0] == prompts[1] and prompts[0][0] == {} and prompts[0][1]["style"] == "chat"
+    other = plan_from_dict({"models": [entry, {**entry, "instruction": "lua-fence-prefix"}]})
+    with pytest.raises(LqbenchError, match=r"models\[0\] and models\[1\] both run base f16 in chat style"):
+        resolve_prompts(other, [(row, {}, 0), (row, {}, 1)])
