@@ -220,15 +220,19 @@ def _failure_section(data: _Data) -> tuple[str, int]:
 def _styles_section(data: _Data, p1: Table) -> tuple[str, int]:
     """Completion and chat side by side; nothing when no sample was generated in chat style."""
     recs = p1.records()
-    styles = list(dict.fromkeys(r.get("prompt_style") or "completion" for r in recs))
-    if "chat" not in styles:
+    present = {r.get("prompt_style") or "completion" for r in recs}
+    if "chat" not in present:
         return "", 0
+    from lqbench.prompt_styles import PROMPT_STYLES
+
+    styles = [s for s in PROMPT_STYLES if s in present]  # completion, the reference study's way, first
     groups = list(dict.fromkeys(f"{r['model']} {_q(r['quant'])}" for r in recs))
     values = {(f"{r['model']} {_q(r['quant'])}", r["prompt_style"]): r["pass_at_1"] for r in recs}
     chart = charts.grouped_bar_chart(groups, styles, values, chart_id="chart-styles",
-                                     title="pass@1 by prompt style", ylabel="pass@1", yfmt=charts.pct,
+                                     title="pass@1 by prompt style", ylabel="pass@1",
+                                     yfmt=lambda v: f"{100 * v:.3g}%",
                                      colors={s: charts.PALETTE[i % len(charts.PALETTE)] for i, s in enumerate(styles)},
-                                     height=340)
+                                     height=340, min_top=0.1)
     paired = data.q("pass_at_1_by_prompt_style")
     extraction = data.q("chat_extraction_by_model_quant")
     both = ("Both styles ran on the same model files: the paired table compares them task by task."
