@@ -23,6 +23,7 @@ from pathlib import Path
 
 from lqbench.errors import LqbenchError
 from lqbench.plan import Plan, plan_from_dict
+from lqbench.prompt_styles import resolve_prompts
 from lqbench.scheduling import ShardQueue, selector_matches
 from lqbench.shard import make_perplexity_shards, make_shards
 from lqbench.store import ResultStore
@@ -183,6 +184,7 @@ def _run_plan(plan: Plan, *, db: Path, address, token, resume, progress, n_threa
             plan = plan_from_dict(store.run_config(resume))
         suites = resolve_suites(plan)
         models = resolve_models(plan)
+        prompts = resolve_prompts(plan, models)  # per model file: its prompt styles (a chat template check)
         perplexity = resolve_perplexity(plan, models)
     except Interrupted:
         return stopped_before_start()
@@ -258,7 +260,7 @@ def _run_plan(plan: Plan, *, db: Path, address, token, resume, progress, n_threa
                     raise LqbenchError(f"no agent could start ({why})" if why else
                                        "no node offers an lqbench agent slot (did the laptops `lqbench join`?)")
                 shards = []
-                for row, select, _ in models:
+                for (row, select, _), styles in zip(models, prompts):
                     replicas = ("",)
                     if plan.placement == "every-node":  # one copy per node the model's selector admits
                         replicas = tuple(sorted(slot.info.name for slot in scheduler.slots.values()
@@ -266,9 +268,10 @@ def _run_plan(plan: Plan, *, db: Path, address, token, resume, progress, n_threa
                         if not replicas:
                             console.print(f"[yellow]no node matches {select} for "
                                           f"{row['name']}:{row['quant']}[/yellow]")
-                    shards += make_shards(run_id, [(row, select)], suites, sampling=plan.sampling,
-                                          scoring=plan.scoring, inference=plan.inference,
-                                          shard_size=plan.shard_size, replicas=replicas)
+                    for prompt in styles:
+                        shards += make_shards(run_id, [(row, select)], suites, sampling=plan.sampling,
+                                              scoring=plan.scoring, inference=plan.inference,
+                                              shard_size=plan.shard_size, replicas=replicas, prompt=prompt)
                 if perplexity:
                     corpus, text, ladders = perplexity
                     settings = {k: plan.perplexity.get(k) for k in ("n_ctx", "max_tokens")}
@@ -342,13 +345,14 @@ def _say(console, line: str) -> None:
 
 
 SUMMARY_SQL = """
-SELECT m.name, m.quant, count(*) AS samples, avg(s.passed::INT) AS pass_at_1,
+SELECT m.name, m.quant || CASE WHEN s.prompt_style = 'completion' THEN '' ELSE ' ' || s.prompt_style END AS quant,
+       count(*) AS samples, avg(s.passed::INT) AS pass_at_1,
        sum(s.gen_tokens) / nullif(sum(s.gen_ms), 0) * 1000 AS gen_tok_s,
        max(s.peak_rss_mb) AS peak_rss_mb, any_value(m.file_bytes) / 2^20 AS file_mb,
        any_value(m.bits_per_weight) AS bpw
 FROM samples s JOIN models m USING (model_id)
 WHERE s.run_id = ?
-GROUP BY m.name, m.quant ORDER BY m.name, bpw DESC NULLS LAST, m.quant
+GROUP BY m.name, m.quant, s.prompt_style ORDER BY m.name, bpw DESC NULLS LAST, m.quant, s.prompt_style
 """
 
 

@@ -171,8 +171,12 @@ class EngineProcess:
         self.loaded = key
         return float(self.load_info["load_ms"])
 
-    def generate(self, prompt: str, params: SamplingParams = SamplingParams(), stop: Sequence[str] = ()) -> Completion:
-        out = self._call("generate", self.hang_timeout_s, prompt=prompt, params=params.to_dict(), stop=list(stop))
+    def generate(self, prompt: str, params: SamplingParams = SamplingParams(), stop: Sequence[str] = (), *,
+                 special: bool = False, add_bos: bool = True) -> Completion:
+        """As `LlamaGenerator.generate` (`special`/`add_bos`: how the prompt is tokenized; chat prompts parse
+        their template's special tokens and bring their own BOS)."""
+        out = self._call("generate", self.hang_timeout_s, prompt=prompt, params=params.to_dict(), stop=list(stop),
+                         special=special, add_bos=add_bos)
         return Completion(**out)
 
     def perplexity(self, config: EngineConfig = DEFAULT, **kwargs) -> dict:
@@ -212,8 +216,9 @@ class IsolatedGenerator:
     def config(self) -> EngineConfig:
         return self.engine.config
 
-    def generate(self, prompt: str, params: SamplingParams = SamplingParams(), stop: Sequence[str] = ()) -> Completion:
-        return self.engine.generate(prompt, params, stop)
+    def generate(self, prompt: str, params: SamplingParams = SamplingParams(), stop: Sequence[str] = (), *,
+                 special: bool = False, add_bos: bool = True) -> Completion:
+        return self.engine.generate(prompt, params, stop, special=special, add_bos=add_bos)
 
     def close(self) -> None:
         self.engine.close()

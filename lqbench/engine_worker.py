@@ -117,7 +117,7 @@ class _Engine:
                                             config=self.config)
         return {"load_ms": self.generator.load_ms, "buffer_types": parse_buffer_types("".join(log))}
 
-    def op_generate(self, prompt, params, stop):
+    def op_generate(self, prompt, params, stop, special=False, add_bos=True):
         from lqbench.generation import SamplingParams
         from lqbench.memory import peak_rss_mb, reset_peak
 
@@ -125,7 +125,8 @@ class _Engine:
             raise RuntimeError("no model loaded")
         self._inject()
         reset_peak()
-        comp = self.generator.generate(prompt, SamplingParams.from_dict(params), stop)
+        comp = self.generator.generate(prompt, SamplingParams.from_dict(params), stop, special=special,
+                                       add_bos=add_bos)
         comp.peak_rss_mb = peak_rss_mb()
         return comp.to_dict()
 

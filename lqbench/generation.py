@@ -86,7 +86,8 @@ class Completion:
 
 
 class Generator(Protocol):
-    def generate(self, prompt: str, params: SamplingParams, stop: Sequence[str] = ()) -> Completion: ...
+    def generate(self, prompt: str, params: SamplingParams, stop: Sequence[str] = (), special: bool = False,
+                 add_bos: bool = True) -> Completion: ...
 
     def close(self) -> None: ...
 
@@ -138,14 +139,18 @@ class LlamaGenerator:
         self._llama_cpp = llama_cpp
         self._vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
 
-    def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
-        # special=False: a prompt is text; "<eos>" written in a Lua comment must not end the prompt.
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=False)
+    def tokenize(self, text: str, add_bos: bool = True, special: bool = False) -> list[int]:
+        # special=False by default: a prompt is text; "<eos>" written in a Lua comment must not end it.
+        # A rendered chat template is the exception: its <start_of_turn> must be the special token.
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
 
-    def generate(self, prompt: str, params: SamplingParams = SamplingParams(), stop: Sequence[str] = ()) -> Completion:
+    def generate(self, prompt: str, params: SamplingParams = SamplingParams(), stop: Sequence[str] = (),
+                 special: bool = False, add_bos: bool = True) -> Completion:
+        """`special`/`add_bos`: how the prompt is tokenized (see `tokenize`); chat prompts
+        (lqbench.prompt_styles) pass special=True, add_bos=False since their template writes the BOS."""
         llama_cpp, llm = self._llama_cpp, self.llm
         t_start = time.perf_counter()
-        tokens = self.tokenize(prompt)
+        tokens = self.tokenize(prompt, add_bos=add_bos, special=special)
         room = self.n_ctx - len(tokens)
         if room < 1:
             raise ContextOverflow(f"prompt has {len(tokens)} tokens; the context holds {self.n_ctx}")
@@ -239,16 +244,19 @@ class FakeGenerator:
         self.load_ms = load_ms
         self.n_threads = n_threads
         self.calls: list[tuple[str, SamplingParams]] = []
+        self.tokenization: dict = {}  # how the last call asked for its prompt to be tokenized, and its stops
         self.closed = False
 
     @staticmethod
     def count_tokens(text: str) -> int:
         return (len(text) + 3) // 4
 
-    def generate(self, prompt: str, params: SamplingParams = SamplingParams(), stop: Sequence[str] = ()) -> Completion:
+    def generate(self, prompt: str, params: SamplingParams = SamplingParams(), stop: Sequence[str] = (),
+                 special: bool = False, add_bos: bool = True) -> Completion:
         if self.closed:
             raise RuntimeError("FakeGenerator used after close()")
         self.calls.append((prompt, params))
+        self.tokenization = {"special": special, "add_bos": add_bos, "stop": list(stop)}  # of the last call
         if callable(self.responses):
             out = self.responses(prompt)
         elif self.responses is not None:

@@ -257,3 +257,88 @@ def read_gguf_meta(path: str | os.PathLike) -> GGUFMeta:
         file_type=file_type,
         n_tensors=len(tensors),
     )
+
+
+@dataclass(frozen=True)
+class ChatMeta:
+    """What a chat prompt needs from a GGUF: its chat templates and the text of its BOS/EOS tokens."""
+
+    templates: dict  # "" for `tokenizer.chat_template`, else the suffix of `tokenizer.chat_template.<name>`
+    bos_token: str  # "" when the file names no BOS token
+    eos_token: str
+    add_bos: bool | None  # tokenizer.ggml.add_bos_token, when the file says
+
+    @property
+    def chat_template(self) -> str | None:
+        return self.templates.get("") or None
+
+
+def _skip_strings(buf, order: str, pos: int, count: int) -> int:
+    """The position after `count` length-prefixed strings starting at `pos` (a tight loop: a
+    vocabulary has 262k of them)."""
+    unpack, fmt, end = struct.unpack_from, order + "Q", len(buf)
+    for _ in range(count):
+        pos += 8 + unpack(fmt, buf, pos)[0]
+        if pos > end:
+            raise _Truncated("string array runs past the end of the file")
+    return pos
+
+
+def _token_text(buf, order: str, start: int, count: int, index) -> str:
+    """The `index`-th string of the token array that starts at `start`."""
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count:
+        return ""
+    p = _HeaderParser(buf, order)
+    p.pos = _skip_strings(buf, order, start, index)
+    return p.string() or ""
+
+
+def read_chat_meta(path: str | os.PathLike) -> ChatMeta:
+    """The chat templates and BOS/EOS texts of a GGUF, read from its header (the vocabulary is walked,
+    not decoded, so this stays fast for 262k tokens); the same one-line errors as `read_gguf_meta`."""
+    import mmap
+
+    check_magic(path)
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            order = "<" if struct.unpack_from("<I", buf, 4)[0] < 0x10000 else ">"
+            p = _HeaderParser(buf, order)
+            p.pos = 4
+            if p.take("I") not in (2, 3):
+                raise ValueError("GGUF version is not supported")
+            p.take("Q")
+            n_kv = p.take("Q")
+            meta: dict = {}
+            tokens = (0, 0)
+            for _ in range(n_kv):
+                key = p.string()
+                vtype = p.take("I")
+                if vtype == _ARRAY:
+                    etype, count = p.take("I"), p.take("Q")
+                    if etype == _STRING:  # the vocabulary, merges: walked, not read
+                        if key == "tokenizer.ggml.tokens":
+                            tokens = (p.pos, count)
+                        p.pos = _skip_strings(buf, order, p.pos, count)
+                    elif etype in _SCALARS:
+                        p.pos += struct.calcsize(_SCALARS[etype]) * count
+                    else:
+                        for _ in range(count):
+                            p.value(etype, keep=False)
+                    continue
+                meta[key] = p.value(vtype, keep=key.startswith("tokenizer."))
+            bos = _token_text(buf, order, *tokens, meta.get("tokenizer.ggml.bos_token_id"))
+            eos = _token_text(buf, order, *tokens, meta.get("tokenizer.ggml.eos_token_id"))
+    except _Truncated as exc:
+        raise LqbenchError(f"truncated GGUF ({exc}): {path}") from None
+    except (ValueError, struct.error, UnicodeDecodeError, OverflowError) as exc:
+        raise LqbenchError(f"corrupt GGUF ({exc}): {path}") from None
+    prefix = "tokenizer.chat_template"
+    templates = {}
+    for key, value in meta.items():
+        if isinstance(value, str) and key == prefix:
+            templates[""] = value
+        elif isinstance(value, str) and key.startswith(prefix + "."):
+            templates[key[len(prefix) + 1:]] = value
+    add_bos = meta.get("tokenizer.ggml.add_bos_token")
+    return ChatMeta(templates=templates, bos_token=bos, eos_token=eos,
+                    add_bos=add_bos if isinstance(add_bos, bool) else None)

@@ -33,7 +33,7 @@ DEMO_PLAN: dict = {
 }
 
 _TOP_KEYS = {"name", "placement", "shard_size", "models", "suites", "sampling", "scoring", "inference", "perplexity"}
-_MODEL_KEYS = {"spec", "name", "quants", "select"}
+_MODEL_KEYS = {"spec", "name", "quants", "select", "prompt_style", "chat_template", "instruction"}
 _SUITE_KEYS = {"name", "limit", "task_ids", "topics", "difficulties"}
 _SAMPLING_KEYS = {"temperature", "top_k", "top_p", "max_tokens", "n", "seed", "repeat_penalty"}
 _SCORING_KEYS = {"timeout_s", "memory_mb", "lua", "fresh_state"}
@@ -47,6 +47,10 @@ class ModelEntry:
     quants: tuple[str, ...]
     name: str = ""
     select: dict = field(default_factory=dict)  # node label selector: {"ram_gb": ">=16", "arch": "x86_64"}
+    # lqbench.prompt_styles: "completion" (MultiPL-E) and/or "chat"; both = every sample in each style.
+    prompt_styles: tuple[str, ...] = ("completion",)
+    chat_template: str = ""  # for a GGUF without tokenizer.chat_template: a named template or Jinja text
+    instruction: str = ""  # chat: the instruction template ("" = lqbench.prompt_styles.DEFAULT_INSTRUCTION)
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,39 @@ def _str_list(where: str, value) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _prompt_settings(i: int, m: dict) -> tuple[tuple[str, ...], str, str]:
+    """A model entry's prompt_style (one or a list), chat_template and instruction, checked."""
+    from lqbench.prompt_styles import PROMPT_STYLES
+
+    styles = _str_list(f"models[{i}].prompt_style", m.get("prompt_style", "completion"))
+    for style in styles:
+        if style not in PROMPT_STYLES:
+            raise LqbenchError(f"plan: models[{i}].prompt_style must be one of {', '.join(PROMPT_STYLES)}, got {style!r}")
+    if not styles or len(set(styles)) != len(styles):
+        raise LqbenchError(f"plan: models[{i}].prompt_style must name each style once")
+    chat_template = _typed(f"models[{i}].chat_template", m.get("chat_template", ""), str)
+    instruction = _typed(f"models[{i}].instruction", m.get("instruction", ""), str)
+    for key, value in (("chat_template", chat_template), ("instruction", instruction)):
+        if value and "chat" not in styles:
+            raise LqbenchError(f"plan: models[{i}].{key} needs prompt_style = \"chat\"")
+    if chat_template:
+        from lqbench.chat_templates import check_plan_template
+
+        try:
+            check_plan_template(chat_template, f"plan: models[{i}].chat_template")
+        except LqbenchError as exc:
+            raise LqbenchError(str(exc) if str(exc).startswith("plan:") else
+                               f"plan: models[{i}].chat_template: {exc}") from None
+    if "chat" in styles:
+        from lqbench.prompt_styles import DEFAULT_INSTRUCTION, load_instruction
+
+        try:
+            load_instruction(instruction or DEFAULT_INSTRUCTION)
+        except LqbenchError as exc:
+            raise LqbenchError(f"plan: models[{i}].instruction: {exc}") from None
+    return styles, chat_template, instruction
+
+
 def plan_from_dict(raw: dict, *, limit: int | None = None) -> Plan:
     """Validate a plan dict; every problem is an LqbenchError naming the key."""
     raw = copy.deepcopy(raw)
@@ -124,8 +161,10 @@ def plan_from_dict(raw: dict, *, limit: int | None = None) -> Plan:
         select = m.get("select", {})
         if not isinstance(select, dict):
             raise LqbenchError(f"plan: models[{i}].select must be a table of label conditions")
+        styles, chat_template, instruction = _prompt_settings(i, m)
         models.append(ModelEntry(spec=_typed(f"models[{i}].spec", m["spec"], str), quants=tuple(q.lower() for q in quants),
-                                 name=_typed(f"models[{i}].name", m.get("name", ""), str), select=dict(select)))
+                                 name=_typed(f"models[{i}].name", m.get("name", ""), str), select=dict(select),
+                                 prompt_styles=styles, chat_template=chat_template, instruction=instruction))
 
     suites_raw = raw.get("suites") or [{"name": "lqbench-lua"}]
     suites = []

@@ -10,8 +10,9 @@ from datetime import datetime, timezone
 
 from lqbench.verdicts import VERDICTS
 
-# A sample whose generation itself failed (e.g. the prompt exceeded the context) is recorded, not dropped.
-STATUSES = VERDICTS + ("generation_error",)
+# A sample whose generation itself failed (e.g. the prompt exceeded the context) is recorded, not dropped;
+# a chat reply with no code in it is `no_code` (lqbench.prompt_styles): never scored, not a syntax error.
+STATUSES = VERDICTS + ("generation_error", "no_code")
 
 
 def utc_now() -> str:
@@ -49,10 +50,18 @@ class SampleRecord:
     n_threads: int
     engine_config: str = ""  # lqbench.engine.EngineConfig.label of the engine that generated it
     engine_build: str = ""  # lqbench.engine.build_info()["label"]: llama-cpp-python version + library hash
+    # Prompt style (lqbench.prompt_styles). Chat samples keep the raw reply in `completion`, the code
+    # scored in front of the tests in `program`, and how it was taken from the reply in `extraction`.
+    prompt_style: str = "completion"
+    instruction: str | None = None  # the instruction template's name (chat)
+    instruction_version: str | None = None  # a hash of its content and of the extraction rules
+    chat_template: str | None = None  # ChatTemplate.id: "gguf:<hash>", "<name>:<hash>" or "plan:<hash>"
+    extraction: str | None = None  # fence | whole | none (chat)
+    program: str | None = None
 
     @property
     def key(self) -> tuple:
-        return (self.model_id, self.suite, self.task_id, self.sample_idx, self.replica)
+        return (self.model_id, self.suite, self.task_id, self.sample_idx, self.replica, self.prompt_style)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -43,6 +43,7 @@ class Shard:
     ladder: tuple[dict, ...] = ()  # perplexity: every model row of the ladder; `model` is its base
     corpus: str = ""  # perplexity: the corpus name recorded in the perplexity table
     text: str = ""  # perplexity: the corpus text
+    prompt: dict = field(default_factory=dict)  # lqbench.prompt_styles: {} = completion, else the resolved chat style
 
     @property
     def model_id(self) -> str:
@@ -62,12 +63,23 @@ class Shard:
         }
         if self.kind != "generate":
             ident.update(kind=self.kind, ladder=[m["sha256"] for m in self.ladder], corpus=self.corpus)
+        if self.prompt:
+            from lqbench.prompt_styles import prompt_identity
+
+            ident["prompt"] = prompt_identity(self.prompt)
         return hashlib.sha256(_canonical(ident).encode()).hexdigest()[:16]
 
+    @property
+    def prompt_style(self) -> str:
+        return self.prompt.get("style", "completion") if self.prompt else "completion"
+
+    def sample_key(self, task_id: str, idx: int) -> tuple:
+        """(model_id, suite, task_id, sample_idx, replica, prompt_style): SampleRecord.key of that sample."""
+        return (self.model_id, self.suite, task_id, idx, self.replica, self.prompt_style)
+
     def sample_keys(self) -> list[tuple]:
-        """(model_id, suite, task_id, sample_idx, replica) for every sample this shard owes."""
-        return [(self.model_id, self.suite, t.task_id, i, self.replica)
-                for t in self.tasks for i in range(self.n_samples)]
+        """The key of every sample this shard owes."""
+        return [self.sample_key(t.task_id, i) for t in self.tasks for i in range(self.n_samples)]
 
     def without(self, done: set[tuple]) -> "Shard | None":
         """This shard minus tasks whose samples are all done; None if nothing is left.
@@ -75,8 +87,7 @@ class Shard:
         if self.kind == "perplexity":
             return None if all(k in done for k in self.perplexity_keys()) else self
         left = tuple(t for t in self.tasks
-                     if any((self.model_id, self.suite, t.task_id, i, self.replica) not in done
-                            for i in range(self.n_samples)))
+                     if any(self.sample_key(t.task_id, i) not in done for i in range(self.n_samples)))
         if not left:
             return None
         return Shard(**{**self.__dict__, "tasks": left})
@@ -127,12 +138,14 @@ def make_shards(
     inference: dict,
     shard_size: int,
     replicas: Iterable[str] = ("",),
+    prompt: dict | None = None,
 ) -> list[Shard]:
     """Plan -> shards: every (model file, selector) x suite x task chunk x replica.
 
     `model_rows` pairs each model-file row with its node selector; `suites` holds
     (name, version, selected tasks); `replicas` is ("",) for spread placement or the
-    node names for every-node placement.
+    node names for every-node placement; `prompt` is the prompt style
+    (lqbench.prompt_styles.resolve_prompts; None or {} = completion).
     """
     shards = []
     for model, select in model_rows:
@@ -142,7 +155,7 @@ def make_shards(
                     shards.append(Shard(run_id=run_id, model=model, suite=suite_name, suite_version=version,
                                         tasks=chunk, sampling=dict(sampling), n_samples=int(sampling.get("n", 1)),
                                         scoring=dict(scoring), inference=dict(inference), replica=replica,
-                                        select=dict(select)))
+                                        select=dict(select), prompt=dict(prompt or {})))
     return shards
 
 
@@ -171,10 +184,12 @@ def run_shard(
     from lqbench.engine import EngineFailure
     from lqbench.generation import SamplingParams
     from lqbench.memory import peak_rss_mb, reset_peak
+    from lqbench.prompt_styles import PromptStyle
 
+    style = PromptStyle(shard.prompt)  # completion (MultiPL-E) or chat: prompt, stops, extraction
     for task in shard.tasks:
         for idx in range(shard.n_samples):
-            key = (shard.model_id, shard.suite, task.task_id, idx, shard.replica)
+            key = shard.sample_key(task.task_id, idx)
             if key in skip:
                 continue
             if should_stop():
@@ -184,7 +199,7 @@ def run_shard(
             reset_peak()
             t0 = time.perf_counter()
             try:
-                comp = generator.generate(task.prompt, params, list(task.stop_tokens))
+                comp = style.generate(generator, task, params)
             except EngineFailure:
                 raise
             except Exception as exc:  # one bad prompt must not sink the shard
@@ -196,12 +211,13 @@ def run_shard(
                 continue
             # A generator in another process measures its own peak; an in-process one is measured here.
             rss = comp.peak_rss_mb if comp.peak_rss_mb is not None else peak_rss_mb()
-            verdict = scorer.score(task.program(comp.text))
+            verdict = style.score(scorer, task, comp.text)
             yield _record(shard, task, idx, seed, node_id, n_threads, completion=comp.text, status=verdict.status,
                           passed=verdict.passed, error=verdict.error,
                           tokens=(comp.prompt_tokens, comp.gen_tokens),
                           ms=(comp.prompt_ms, comp.gen_ms, comp.ttft_ms, comp.wall_ms), score_ms=verdict.ms,
-                          rss=rss, finish=comp.finish_reason, engine=(engine_config, engine_build))
+                          rss=rss, finish=comp.finish_reason, engine=(engine_config, engine_build),
+                          extraction=verdict.extraction, program=verdict.program)
 
 
 def failed_records(shard: Shard, node_id: str, error: str, skip: set[tuple] = frozenset()) -> list[SampleRecord]:
@@ -212,17 +228,19 @@ def failed_records(shard: Shard, node_id: str, error: str, skip: set[tuple] = fr
                     None, completion="", status="generation_error", passed=False, error=error[:500],
                     tokens=(None, None), ms=(None, None, None, None), score_ms=None, rss=None, finish="error")
             for task in shard.tasks for idx in range(shard.n_samples)
-            if (shard.model_id, shard.suite, task.task_id, idx, shard.replica) not in skip]
+            if shard.sample_key(task.task_id, idx) not in skip]
 
 
 def _record(shard, task, idx, seed, node_id, n_threads, *, completion, status, passed, error, tokens, ms,
-            score_ms, rss, finish, engine=("", "")) -> SampleRecord:
+            score_ms, rss, finish, engine=("", ""), extraction=None, program=None) -> SampleRecord:
+    from lqbench.prompt_styles import record_fields
+
     return SampleRecord(
         run_id=shard.run_id, node_id=node_id, model_id=shard.model_id, suite=shard.suite, task_id=task.task_id,
         sample_idx=idx, replica=shard.replica, seed=seed, completion=completion, status=status, passed=bool(passed),
         error=error, prompt_tokens=tokens[0], gen_tokens=tokens[1], prompt_ms=ms[0], gen_ms=ms[1], ttft_ms=ms[2],
         wall_ms=ms[3], score_ms=score_ms, peak_rss_mb=None if rss is None else round(rss, 1), created_at=utc_now(), shard_id=shard.shard_id,
         suite_version=shard.suite_version, temperature=float(shard.sampling.get("temperature", 0.0)),
-        finish_reason=finish, n_threads=n_threads, engine_config=engine[0],
-        engine_build=engine[1],
+        finish_reason=finish, n_threads=n_threads, engine_config=engine[0], engine_build=engine[1],
+        extraction=extraction, program=program, **record_fields(shard.prompt),
     )

@@ -91,8 +91,15 @@ def _q(quant: object) -> str:
     return str(quant).upper() if quant is not None else ""
 
 
+def _model(r: dict) -> str:
+    """A model's name, and its prompt style when that is not the default completion: a chat config
+    is its own line, point and bar, never merged with the completion one."""
+    style = r.get("prompt_style") or "completion"
+    return r["model"] if style == "completion" else f"{r['model']} ({style})"
+
+
 def _label(r: dict) -> str:
-    return f"{r['model']} {_q(r['quant'])}"
+    return f"{_model(r)} {_q(r['quant'])}"
 
 
 # ----------------------------------------------------------------- sections
@@ -129,8 +136,8 @@ def _accuracy_section(data: _Data) -> tuple[str, int]:
     pk = data.q("pass_at_k_by_model_quant_suite", k=1)
     overall = [r for r in pk.records() if r["suite"] == "(all)"]
     series = []
-    for model in dict.fromkeys(r["model"] for r in overall):
-        mine = [r for r in overall if r["model"] == model and r["bits_per_weight"]]
+    for model in dict.fromkeys(_model(r) for r in overall):
+        mine = [r for r in overall if _model(r) == model and r["bits_per_weight"]]
         if mine:
             series.append(charts.Series(
                 name=model, points=[(r["bits_per_weight"], r["pass_at_k"]) for r in mine],
@@ -153,7 +160,7 @@ def _accuracy_section(data: _Data) -> tuple[str, int]:
 def _pareto_section(data: _Data) -> tuple[str, int]:
     t = data.q("accuracy_vs_size_pareto")
     recs = t.records()
-    points = [charts.Point(x=r["file_mb"], y=r["pass_at_1"], group=r["model"], label=_q(r["quant"]),
+    points = [charts.Point(x=r["file_mb"], y=r["pass_at_1"], group=_model(r), label=_q(r["quant"]),
                            hollow=not r["on_front"]) for r in recs if r["file_mb"]]
     front = [(r["file_mb"], r["pass_at_1"]) for r in recs if r["on_front"] and r["file_mb"]]
     chart = charts.scatter_chart(points, chart_id="chart-pareto", title="pass@1 against model file size",
@@ -238,13 +245,49 @@ def _failure_section(data: _Data) -> tuple[str, int]:
     shares = {(_label(r), s): r[s] for r in recs for s in STATUS_ORDER if r.get(s)}
     chart = charts.stacked_share_chart(rows, STATUS_ORDER, shares, chart_id="chart-failures",
                                        title="verdict shares per model × quant", colors=charts.STATUS_COLORS)
+    chat = (' A chat reply with no Lua in it is <em>no code</em>, never scored; a chat config is labelled '
+            'with its prompt style.' if any((r.get('prompt_style') or 'completion') != 'completion' for r in recs) else '')
     html = ('<section id="failures"><h2>How the programs fail</h2>'
             '<p class="lede">Share of samples by verdict. Syntax errors climbing at low bits mean the model '
-            'lost the language, not just the algorithm.</p>'
+            f'lost the language, not just the algorithm.{chat}</p>'
             f'<figure class="chart-card">{chart}</figure>'
             + details("Table: failure taxonomy", html_table(t, query="failure_taxonomy_by_model_quant"))
             + "</section>")
     return html, (1 if rows else 0)
+
+
+def _styles_section(data: _Data, p1: Table) -> tuple[str, int]:
+    """Completion and chat side by side; nothing when no sample was generated in chat style."""
+    recs = p1.records()
+    present = {r.get("prompt_style") or "completion" for r in recs}
+    if "chat" not in present:
+        return "", 0
+    from lqbench.prompt_styles import PROMPT_STYLES
+
+    styles = [s for s in PROMPT_STYLES if s in present]  # completion, the reference study's way, first
+    groups = list(dict.fromkeys(f"{r['model']} {_q(r['quant'])}" for r in recs))
+    values = {(f"{r['model']} {_q(r['quant'])}", r["prompt_style"]): r["pass_at_1"] for r in recs}
+    chart = charts.grouped_bar_chart(groups, styles, values, chart_id="chart-styles",
+                                     title="pass@1 by prompt style", ylabel="pass@1",
+                                     yfmt=lambda v: f"{100 * v:.3g}%",
+                                     colors={s: charts.PALETTE[i % len(charts.PALETTE)] for i, s in enumerate(styles)},
+                                     height=340, min_top=0.1)
+    paired = data.q("pass_at_1_by_prompt_style")
+    extraction = data.q("chat_extraction_by_model_quant")
+    both = ("Both styles ran on the same model files: the paired table compares them task by task."
+            if paired.rows else "Only chat samples here: run the same models with prompt_style = "
+                                "[\"completion\", \"chat\"] to compare the two.")
+    html = ('<section id="styles"><h2>Completion and chat</h2>'
+            '<p class="lede">Completion continues the task\'s prompt (MultiPL-E, the reference study); chat asks '
+            'through the model\'s chat template and scores the code taken from its reply. '
+            f'{_t(both)}</p>'
+            f'<figure class="chart-card">{chart}</figure>'
+            + details("Table: pass@1 in both styles on the same tasks",
+                      html_table(paired, query="pass_at_1_by_prompt_style"), True)
+            + details("Table: how chat replies became programs",
+                      html_table(extraction, query="chat_extraction_by_model_quant"))
+            + "</section>")
+    return html, 1
 
 
 def _quality_section(data: _Data) -> tuple[str, int]:
@@ -262,9 +305,9 @@ def _quality_section(data: _Data) -> tuple[str, int]:
         v = mine[0][key]
         return f"Pearson r = {v:+.2f} across all configs" if v is not None else "r undefined (too few configs)"
 
-    ppl_pts = [charts.Point(x=r["ppl"], y=r["pass_at_1"], group=r["model"], label=_q(r["quant"]))
+    ppl_pts = [charts.Point(x=r["ppl"], y=r["pass_at_1"], group=_model(r), label=_q(r["quant"]))
                for r in mine if r["ppl"]]
-    kld_pts = [charts.Point(x=r["kld_mean"], y=r["pass_at_1"], group=r["model"], label=_q(r["quant"]))
+    kld_pts = [charts.Point(x=r["kld_mean"], y=r["pass_at_1"], group=_model(r), label=_q(r["quant"]))
                for r in mine if r["kld_mean"] is not None]
     c1 = charts.scatter_chart(ppl_pts, chart_id="chart-ppl", title=f"perplexity vs pass@1 on {corpus}",
                               xlabel=f"perplexity on {corpus} (log scale)", ylabel="pass@1", xlog=True,
@@ -302,7 +345,7 @@ def _hardware_section(data: _Data) -> tuple[str, int]:
     replicated = data.sql(
         "SELECT count(*) AS n FROM (SELECT 1 FROM samples WHERE coalesce(temperature, 0) = 0"
         + (" AND run_id = $run_id" if data.params else "")
-        + " GROUP BY run_id, model_id, suite, task_id, sample_idx HAVING count(DISTINCT node_id) >= 2)",
+        + " GROUP BY run_id, model_id, prompt_style, suite, task_id, sample_idx HAVING count(DISTINCT node_id) >= 2)",
         data.params or None).rows[0][0]
     if replicated:
         det = (f"{replicated - len(div.rows)} of {replicated} greedy samples generated on two or more nodes came out "
@@ -420,6 +463,7 @@ def build_report(db: Path | str, out: Path | str = "report.html", run_id: str | 
         _accuracy_section(data),
         _pareto_section(data),
         _speed_section(data, eff),
+        _styles_section(data, p1),
         _failure_section(data),
         _quality_section(data),
         _hardware_section(data),
@@ -427,12 +471,11 @@ def build_report(db: Path | str, out: Path | str = "report.html", run_id: str | 
         _imported_section(data),
     ]
     body = cards + "".join(html for html, _ in parts) + _provenance_section(data, run_id, db)
-    sections = {"accuracy": "Accuracy by bits", "pareto": "Size", "speed": "Speed", "failures": "Failures",
+    sections = {"accuracy": "Accuracy by bits", "pareto": "Size", "speed": "Speed",
+                **({"styles": "Prompt styles"} if parts[3][0] else {}), "failures": "Failures",
                 "quality": "Quality proxy", "hardware": "Across hardware", "energy": "Energy",
-                "imported": "Imported",
+                **({"imported": "Imported"} if parts[-1][0] else {}),  # no imported runs: no section, no link
                 "provenance": "Provenance"}
-    if not parts[-1][0]:  # no imported runs: no section, no link
-        del sections["imported"]
     nav = "".join(f'<a href="#{s}">{label}</a>' for s, label in sections.items())
     assets = resources.files("lqbench.report")
     template = string.Template(assets.joinpath("template.html").read_text(encoding="utf-8"))

@@ -23,6 +23,7 @@ STATUS_COLORS = {
     "memory_limit": "#8C6D31",
     "sandbox_violation": "#222222",
     "generation_error": "#B8B8B8",
+    "no_code": "#CC79A7",  # a chat reply with no Lua in it
 }
 INK = "#1f2430"
 MUTED = "#6b7280"
@@ -358,11 +359,12 @@ def scatter_chart(points: Sequence[Point], *, chart_id: str, title: str, xlabel:
 def grouped_bar_chart(groups: Sequence[str], series: Sequence[str], values: dict[tuple[str, str], float], *,
                       chart_id: str, title: str, ylabel: str, yfmt: Callable = lambda v: f"{v:g}",
                       colors: dict[str, str] | None = None, group_colors: dict[str, str] | None = None,
-                      height: int = 420, ref_line: tuple[float, str] | None = None) -> str:
+                      height: int = 420, ref_line: tuple[float, str] | None = None, min_top: float = 0.0) -> str:
     """Vertical bars: one cluster per group (x), one bar per series in it; missing pairs leave a gap.
 
     With a single series there is no legend (the axis says it all); `group_colors` recolours whole
-    groups (e.g. a total), `ref_line` draws a labelled horizontal reference value.
+    groups (e.g. a total), `ref_line` draws a labelled horizontal reference value; the axis reaches
+    at least `min_top` (so that bars of 0 read as 0 on a real scale).
     """
     if not values:
         return empty_chart(f"{title}: no data yet")
@@ -375,7 +377,9 @@ def grouped_bar_chart(groups: Sequence[str], series: Sequence[str], values: dict
     if rotate:
         fr.bottom = int(24 + max(text_width(g, 12) for g in groups) * 0.6)
         fr.left = max(fr.left, int(text_width(groups[0], 12) * 0.8))
-    ymax = max(list(values.values()) + ([ref_line[0]] if ref_line else []))
+    ymax = max(list(values.values()) + ([ref_line[0]] if ref_line else []) + [min_top])
+    if ymax <= 0:  # all bars 0: still a scale to read them on
+        ymax = 1.0
     yticks = linear_ticks(0.0, ymax * 1.08)
     if yticks[-1] < ymax * 1.08:  # a gridline above the tallest bar, so its height can be read
         yticks.append(yticks[-1] + (yticks[1] - yticks[0] if len(yticks) > 1 else ymax))

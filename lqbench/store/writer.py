@@ -121,13 +121,13 @@ class ResultStore:
         return after - before
 
     def done_keys(self, run_id: str) -> set[tuple]:
-        """Sample keys already recorded for a run: (model_id, suite, task_id, sample_idx, replica)."""
+        """Sample keys already recorded for a run: (model_id, suite, task_id, sample_idx, replica, prompt_style)."""
         if not self.path.exists():
             return set()
         with connect_read_only(self.path) as con:
             try:
                 rows = con.execute(
-                    "SELECT model_id, suite, task_id, sample_idx, replica FROM samples WHERE run_id = ?",
+                    "SELECT model_id, suite, task_id, sample_idx, replica, prompt_style FROM samples WHERE run_id = ?",
                     [run_id],
                 ).fetchall()
             except Exception:  # file exists but has no schema yet

@@ -2,7 +2,9 @@
 
 Three laptops of different memory bandwidth, two model families at F16/Q8_0/Q4_K_M/Q2_K, two suites,
 a greedy spread run, a sampled run (n = 5 per task, for pass@k with k > 1), an every-node run whose
-replicas mostly agree but differ on a few tasks, shards with load times and perplexity/KLD rows.
+replicas mostly agree but differ on a few tasks, a chat-style run of two configs that the greedy run
+also has in completion style (code from fences, whole replies and replies with no code), shards with
+load times and perplexity/KLD rows.
 Pass probabilities fall with bits (2-bit collapses), speeds follow the memory roofline — so the
 queries' answers have a known shape the tests can check. Deterministic for a given seed.
 """
@@ -41,6 +43,8 @@ QUANTS = {"F16": 16.0, "Q8_0": 8.5, "Q4_K_M": 4.85, "Q2_K": 3.0}
 QUANT_PENALTY = {"F16": 0.0, "Q8_0": 0.05, "Q4_K_M": 0.25, "Q2_K": 1.6}
 FAMILIES = {"gemma-3-270m": (270e6, -0.6), "tinycoder-1b": (1.1e9, 0.7)}
 SUITES = {"lqbench-lua": 12, "humaneval-lua": 8}
+# Configs the fixture also runs in chat style, and how chat shifts their skill (logit scale).
+CHAT_SHIFT = {("tinycoder-1b", "Q4_K_M"): 0.4, ("tinycoder-1b", "Q2_K"): -0.5}
 FAIL_MIX = {  # conditional on failing: how it fails
     "F16": {"assertion_failure": 0.6, "runtime_error": 0.25, "syntax_error": 0.1, "timeout": 0.05},
     "Q8_0": {"assertion_failure": 0.6, "runtime_error": 0.25, "syntax_error": 0.1, "timeout": 0.05},
@@ -57,6 +61,7 @@ class FixtureInfo:
     model_ids: dict[tuple[str, str], str]
     n_tasks: int
     divergent: list[tuple[str, str, str]]  # (model_id, suite, task_id) whose replicas differ
+    chat_configs: tuple = ()  # (name, quant) run in both prompt styles
 
 
 def _model_rows() -> list[dict]:
@@ -217,6 +222,27 @@ def build_fixture_db(path: Path | str, seed: int = 7) -> FixtureInfo:
         store.write_batch(batch, shards)
     store.finish_run(run3, "finished")
 
+    # run 4: greedy in chat style for two configs, on the mid node. Chat is a little better at 4 bits and
+    # worse at 2 bits (where replies lose their code: more `no_code`), so the paired query has a signal.
+    run4 = "run-chat"
+    store.begin_run(run4, {"plan": "fixture-chat", "placement": "spread", "temperature": 0.0}, "fixture-chat")
+    for key, shift in CHAT_SHIFT.items():
+        model = by_id[ids[key]]
+        batch = []
+        for t in tasks:
+            p = p_pass(model, t)
+            odds = p / (1 - p) * math.exp(shift)
+            s = sample(run4, "node-mid", model, t, 0, "", 0.0, odds / (1 + odds))
+            s.prompt_style, s.instruction, s.instruction_version = "chat", "lua-fence", "abc123def456"
+            s.chat_template = "gguf:0123456789ab"
+            s.extraction = "fence" if rng.random() < 0.8 else "whole"
+            if not s.passed and rng.random() < (0.5 if key[1] == "Q2_K" else 0.15):
+                s.status, s.error, s.extraction = "no_code", "the reply contains no Lua code", "none"
+            s.program = None if s.extraction == "none" else "local function f(x)\n  return x\nend"
+            batch.append(s)
+        store.write_batch(batch, shards_for(run4, "node-mid", model["model_id"]))
+    store.finish_run(run4, "finished")
+
     # perplexity and KLD against each family's F16, measured once on the fast node
     ppl_rows = []
     for name in FAMILIES:
@@ -230,8 +256,8 @@ def build_fixture_db(path: Path | str, seed: int = 7) -> FixtureInfo:
                 top1_agreement=None if quant == "F16" else 1 - extra * 0.5, base_model_id=base,
                 created_at="2025-06-01 12:30:00"))
     store.write_batch([], [], ppl_rows)
-    return FixtureInfo(path=Path(path), run_ids=[run1, run2, run3], model_ids=ids, n_tasks=len(tasks),
-                       divergent=divergent)
+    return FixtureInfo(path=Path(path), run_ids=[run1, run2, run3, run4], model_ids=ids, n_tasks=len(tasks),
+                       divergent=divergent, chat_configs=tuple(CHAT_SHIFT))
 
 
 

@@ -78,7 +78,7 @@ def test_an_excluded_pair_takes_no_more_work_of_that_model_but_others_do():
 
 def test_failed_records_cover_every_remaining_sample_with_the_cause_and_no_measurements():
     shard = _shard(n_tasks=2, n=2)
-    done = {("m1", "s", "t0", 0, "")}
+    done = {shard.sample_key("t0", 0)}
     records = failed_records(shard, "node-1", "engine failed on every node that could run it — x", done)
     assert sorted((r.task_id, r.sample_idx) for r in records) == [("t0", 1), ("t1", 0), ("t1", 1)]
     for r in records:

@@ -39,12 +39,12 @@ SAMPLES = ("SELECT s.*, m.name, m.quant, m.file_bytes, m.bits_per_weight FROM sa
 
 # ------------------------------------------------------------------ pass@k
 def _units(fx, run_id=None):
-    """(name, quant) -> {(suite, task): [(n, c) per (run, replica) unit]}"""
+    """(name, quant, prompt_style) -> {(suite, task): [(n, c) per (run, replica) unit]}"""
     out: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(lambda: [0, 0])))
     for s in raw(fx.path, SAMPLES):
         if run_id and s["run_id"] != run_id:
             continue
-        unit = out[(s["name"], s["quant"])][(s["suite"], s["task_id"])][(s["run_id"], s["replica"])]
+        unit = out[(s["name"], s["quant"], s["prompt_style"])][(s["suite"], s["task_id"])][(s["run_id"], s["replica"])]
         unit[0] += 1
         unit[1] += int(s["passed"])
     return out
@@ -65,7 +65,7 @@ def test_pass_at_k_point_estimates(fx, k):
             vals = [v for t, v in per_task.items() if suite in ("(all)", t[0])]
             if vals:
                 expected[(*config, suite)] = (sum(vals) / len(vals), len(vals))
-    got = {(r["model"], r["quant"], r["suite"]): (r["pass_at_k"], r["n_tasks"]) for r in rows}
+    got = {(r["model"], r["quant"], r["prompt_style"], r["suite"]): (r["pass_at_k"], r["n_tasks"]) for r in rows}
     assert got.keys() == expected.keys() and got
     for key, (value, n_tasks) in expected.items():
         assert got[key][0] == pytest.approx(value, abs=1e-4) and got[key][1] == n_tasks
@@ -79,7 +79,7 @@ def test_pass_at_k_bootstrap_agrees_with_numpy(fx):
     units = _units(fx)
     checked = 0
     for r in rows:
-        tasks = units[(r["model"], r["quant"])]
+        tasks = units[(r["model"], r["quant"], r["prompt_style"])]
         values = [sum(c / n for n, c in us.values()) / len(us) for t, us in sorted(tasks.items())
                   if r["suite"] in ("(all)", t[0])]
         lo, hi = metrics.bootstrap_ci(values, resamples=4000, seed=5)
@@ -92,7 +92,7 @@ def test_pass_at_k_bootstrap_agrees_with_numpy(fx):
         if len(set(values)) > 1:
             assert r["ci_high"] > r["ci_low"]  # a real spread gives a real interval
         checked += 1
-    assert checked == len(rows) == 8 * 3
+    assert checked == len(rows) == (8 + len(fx.chat_configs)) * 3  # configs x (2 suites + all)
 
 
 def test_pass_at_k_bootstrap_is_seeded(fx):
@@ -107,10 +107,11 @@ def test_failure_taxonomy_shares(fx):
     rows = records(fx.path, "failure_taxonomy_by_model_quant")
     samples = raw(fx.path, SAMPLES)
     statuses = ["pass", "assertion_failure", "runtime_error", "syntax_error", "timeout", "memory_limit",
-                "sandbox_violation", "generation_error"]
-    assert len(rows) == 8
+                "sandbox_violation", "generation_error", "no_code"]
+    assert len(rows) == 8 + len(fx.chat_configs)
     for r in rows:
-        mine = [s for s in samples if (s["name"], s["quant"]) == (r["model"], r["quant"])]
+        mine = [s for s in samples
+                if (s["name"], s["quant"], s["prompt_style"]) == (r["model"], r["quant"], r["prompt_style"])]
         assert r["n_samples"] == len(mine)
         assert sum(r[s] for s in statuses) == pytest.approx(1.0, abs=1e-3)
         for status in statuses:
@@ -118,6 +119,10 @@ def test_failure_taxonomy_shares(fx):
         fails = [s["status"] for s in mine if s["status"] != "pass"]
         assert r[r["top_failure"]] == max(r[s] for s in statuses if s != "pass")
         assert r["top_failure"] in fails
+    chat = [r for r in rows if r["prompt_style"] == "chat"]
+    assert {(r["model"], r["quant"]) for r in chat} == set(fx.chat_configs)
+    assert all(r["no_code"] > 0 for r in chat)  # its own class: never counted as a syntax error
+    assert all(r["no_code"] == 0 for r in rows if r["prompt_style"] == "completion")
 
 
 # ------------------------------------------------------------------ efficiency
@@ -143,14 +148,19 @@ def test_efficiency_recovers_the_roofline_the_fixture_was_built_with(fx, analysi
 # ------------------------------------------------------------------ Pareto
 def test_pareto_front_by_brute_force(fx):
     rows = records(fx.path, "accuracy_vs_size_pareto")
-    pts = {(r["model"], r["quant"]): (r["file_mb"], r["pass_at_1"]) for r in rows}
+
+    def name(model, quant, style):  # how dominated_by names a config
+        return f"{model} {quant}" + ("" if style == "completion" else f" ({style})")
+
+    pts = {name(r["model"], r["quant"], r["prompt_style"]): (r["file_mb"], r["pass_at_1"]) for r in rows}
+    assert len(pts) == len(rows) == 8 + len(fx.chat_configs)  # a chat config is its own point
     for r in rows:
-        size, acc = pts[(r["model"], r["quant"])]
+        size, acc = pts[name(r["model"], r["quant"], r["prompt_style"])]
         dominators = [k for k, (s2, a2) in pts.items() if s2 <= size and a2 >= acc and (s2 < size or a2 > acc)]
         assert r["on_front"] == (not dominators) and r["n_dominating"] == len(dominators)
         if dominators:
             best = max(dominators, key=lambda k: pts[k][1])
-            assert pts[tuple(r["dominated_by"].rsplit(" ", 1))][1] == pts[best][1]
+            assert pts[r["dominated_by"]][1] == pts[best][1]
     assert any(r["on_front"] for r in rows) and not all(r["on_front"] for r in rows)
     # the smallest config is always on the front
     assert min(rows, key=lambda r: r["file_mb"])["on_front"]
@@ -158,7 +168,13 @@ def test_pareto_front_by_brute_force(fx):
 
 # ------------------------------------------------------------------ quality proxy
 def test_quality_proxy_correlations(fx):
-    rows = records(fx.path, "quality_proxy_vs_pass_at_1")
+    every = records(fx.path, "quality_proxy_vs_pass_at_1")
+    assert len(every) == 8 + len(fx.chat_configs)
+    chat = [r for r in every if r["prompt_style"] == "chat"]
+    # correlations never mix styles: the chat rows correlate among themselves
+    assert chat[0]["corr_ppl_all"] == pytest.approx(
+        metrics.pearson([r["ppl"] for r in chat], [r["pass_at_1"] for r in chat]), abs=2e-3)
+    rows = [r for r in every if r["prompt_style"] == "completion"]
     assert len(rows) == 8
     xs = [r["ppl"] for r in rows]
     ys = [r["pass_at_1"] for r in rows]
@@ -245,3 +261,39 @@ def test_sweep_cost_projection(fx):
     doubled = records(fx.path, "sweep_cost_projection", {"samples_per_task": 2, "tasks": 304})
     assert [r["projected_hours"] for r in doubled] == pytest.approx([r["projected_hours"] for r in rows], rel=1e-3)
     assert not math.isnan(cluster[0]["projected_hours"])
+
+
+# ------------------------------------------------------------------ prompt styles
+def test_pass_at_1_by_prompt_style_is_a_paired_recount(fx):
+    rows = records(fx.path, "pass_at_1_by_prompt_style")
+    units = _units(fx)
+    assert {(r["model"], r["quant"]) for r in rows} == set(fx.chat_configs)
+    for r in rows:
+        comp, chat = units[(r["model"], r["quant"], "completion")], units[(r["model"], r["quant"], "chat")]
+        both = sorted(set(comp) & set(chat))
+
+        def rate(us):
+            return sum(c / n for n, c in us.values()) / len(us)
+
+        diffs = [rate(chat[t]) - rate(comp[t]) for t in both]
+        assert r["n_tasks"] == len(both) == fx.n_tasks
+        assert r["pass_at_1_completion"] == pytest.approx(sum(rate(comp[t]) for t in both) / len(both), abs=1e-4)
+        assert r["pass_at_1_chat"] == pytest.approx(sum(rate(chat[t]) for t in both) / len(both), abs=1e-4)
+        assert r["chat_minus_completion"] == pytest.approx(sum(diffs) / len(diffs), abs=1e-4)
+        assert r["tasks_better_in_chat"] == sum(d > 0 for d in diffs)
+        assert r["tasks_better_in_completion"] == sum(d < 0 for d in diffs)
+
+
+def test_chat_extraction_shares(fx):
+    rows = records(fx.path, "chat_extraction_by_model_quant")
+    chat = [s for s in raw(fx.path, SAMPLES) if s["prompt_style"] == "chat"]
+    assert {(r["model"], r["quant"]) for r in rows} == set(fx.chat_configs)
+    for r in rows:
+        mine = [s for s in chat if (s["name"], s["quant"]) == (r["model"], r["quant"])]
+        assert r["n_samples"] == len(mine) and r["instruction"] == "lua-fence"
+        for how in ("fence", "whole", "none"):
+            assert r[how] == pytest.approx(sum(s["extraction"] == how for s in mine) / len(mine), abs=1e-4)
+        fenced = [s for s in mine if s["extraction"] == "fence"]
+        assert r["pass_rate_fence"] == pytest.approx(sum(s["passed"] for s in fenced) / len(fenced), abs=1e-4)
+        # a reply with no code is counted as no_code, never scored
+        assert all(s["status"] == "no_code" for s in mine if s["extraction"] == "none")

@@ -101,34 +101,37 @@ def test_names_and_sql_are_told_apart(tmp_path):
 # ------------------------------------------------------------------ running
 def test_pass_at_1_matches_a_python_recount(fixture_db):
     columns, rows = querying.run_query(fixture_db.path, "pass_at_1_by_model_quant")
-    result = {(r[0], r[1]): dict(zip(columns, r)) for r in rows}
-    assert len(result) == 8  # 2 families x 4 quants, one row each
+    style = columns.index("prompt_style")
+    result = {(r[0], r[1], r[style]): dict(zip(columns, r)) for r in rows}
+    # 2 families x 4 quants, one row each, and one more for each config also run in chat style
+    assert len(result) == 8 + len(fixture_db.chat_configs)
     import duckdb
 
     con = duckdb.connect(str(fixture_db.path), read_only=True)
     raw = con.execute(
-        "SELECT m.name, m.quant, s.run_id, s.replica, s.suite, s.task_id, s.passed, s.gen_tokens, s.gen_ms"
-        " FROM samples s JOIN models m USING (model_id)").fetchall()
+        "SELECT m.name, m.quant, s.prompt_style, s.run_id, s.replica, s.suite, s.task_id, s.passed, s.gen_tokens,"
+        " s.gen_ms FROM samples s JOIN models m USING (model_id)").fetchall()
     con.close()
     units: dict = {}
-    for name, quant, run, replica, suite, task, passed, *_ in raw:
-        units.setdefault((name, quant), {}).setdefault((suite, task), {}).setdefault((run, replica), []).append(passed)
+    for name, quant, prompt_style, run, replica, suite, task, passed, *_ in raw:
+        units.setdefault((name, quant, prompt_style), {}).setdefault((suite, task), {}).setdefault(
+            (run, replica), []).append(passed)
     for key, tasks in units.items():
         per_task = [sum(sum(u) / len(u) for u in us.values()) / len(us) for us in tasks.values()]
         expected = sum(per_task) / len(per_task)
         assert result[key]["pass_at_1"] == pytest.approx(expected, abs=1e-4)
         assert result[key]["n_tasks"] == fixture_db.n_tasks
-        gen = [(t, ms) for n, q, *_rest, t, ms in raw if (n, q) == key]
+        gen = [(t, ms) for n, q, st, *_rest, t, ms in raw if (n, q, st) == key]
         assert result[key]["gen_tok_s"] == pytest.approx(sum(t for t, _ in gen) * 1000 / sum(ms for _, ms in gen), rel=1e-3)
     # the synthetic 2-bit quants collapse: below their own 8-bit in both families
     for family in ("gemma-3-270m", "tinycoder-1b"):
-        assert result[(family, "Q2_K")]["pass_at_1"] < result[(family, "Q8_0")]["pass_at_1"]
+        assert result[(family, "Q2_K", "completion")]["pass_at_1"] < result[(family, "Q8_0", "completion")]["pass_at_1"]
 
 
 def test_run_id_param_filters(fixture_db):
     _, every = querying.run_query(fixture_db.path, "pass_at_1_by_model_quant")
     columns, sampled = querying.run_query(fixture_db.path, "pass_at_1_by_model_quant", {"run_id": "run-sampled"})
-    assert len(sampled) == 2 and len(every) == 8
+    assert len(sampled) == 2 and len(every) == 8 + len(fixture_db.chat_configs)
     n_samples = columns.index("n_samples")
     assert all(r[n_samples] == fixture_db.n_tasks * 5 for r in sampled)
 
@@ -159,7 +162,8 @@ def test_cli_formats(fixture_db, monkeypatch, capsys, tmp_path):
     db = fixture_db.path
     code, out, _ = cli(monkeypatch, capsys, "query", "pass_at_1_by_model_quant", "--db", db, "--format", "json")
     records = json.loads(out)
-    assert code == 0 and len(records) == 8 and {"model", "quant", "pass_at_1", "gen_tok_s"} <= set(records[0])
+    n_rows = 8 + len(fixture_db.chat_configs)
+    assert code == 0 and len(records) == n_rows and {"model", "quant", "pass_at_1", "gen_tok_s"} <= set(records[0])
     code, out, _ = cli(monkeypatch, capsys, "query", "pass_at_1_by_model_quant", "--db", db, "-f", "csv")
     assert code == 0 and out.splitlines()[0].startswith("model,quant,bits_per_weight")
     code, out, _ = cli(monkeypatch, capsys, "query", "pass_at_1_by_model_quant", "--db", db)
@@ -172,7 +176,7 @@ def test_cli_formats(fixture_db, monkeypatch, capsys, tmp_path):
                        "--out", pq)
     import duckdb
 
-    assert code == 0 and duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)", [str(pq)]).fetchone()[0] == 8
+    assert code == 0 and duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)", [str(pq)]).fetchone()[0] == n_rows
 
 
 def test_cli_export_tables(fixture_db, monkeypatch, capsys, tmp_path):

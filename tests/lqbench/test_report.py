@@ -16,8 +16,8 @@ import pytest
 from lqbench.report import build_report
 from lqbench.report.charts import PALETTE, STATUS_COLORS
 
-CHART_IDS = ["chart-pass-by-bits", "chart-pareto", "chart-speed", "chart-prompt-speed", "chart-failures",
-             "chart-ppl", "chart-kld", "chart-sweep-cost", "chart-energy"]
+CHART_IDS = ["chart-pass-by-bits", "chart-pareto", "chart-speed", "chart-prompt-speed", "chart-styles",
+             "chart-failures", "chart-ppl", "chart-kld", "chart-sweep-cost", "chart-energy"]
 
 
 @pytest.fixture(scope="module")
@@ -62,19 +62,26 @@ def test_report_is_self_contained_and_has_every_chart(built):
     parser.feed(html)
     assert list(parser.charts) == CHART_IDS
     marks = parser.charts
-    # the key figure: one line per model, one point per model x quant
-    assert sorted(s for c, s in marks["chart-pass-by-bits"] if "line" in c) == ["gemma-3-270m", "tinycoder-1b"]
-    assert sum("point" in c for c, _ in marks["chart-pass-by-bits"]) == 8
+    # the key figure: one line per model and prompt style, one point per model x quant x style
+    assert sorted(s for c, s in marks["chart-pass-by-bits"] if "line" in c) == [
+        "gemma-3-270m", "tinycoder-1b", "tinycoder-1b (chat)"]
+    assert sum("point" in c for c, _ in marks["chart-pass-by-bits"]) == 8 + 2
     assert sum("front" in c for c, _ in marks["chart-pareto"]) == 1
     assert sum("bar" in c for c, _ in marks["chart-speed"]) == 13  # node x config pairs that ran
     assert {s for _, s in marks["chart-failures"]} >= {"pass", "syntax_error", "assertion_failure"}
-    assert sum("point" in c for c, _ in marks["chart-ppl"]) == 8
+    assert sum("point" in c for c, _ in marks["chart-ppl"]) == 8 + 2
+    # both styles side by side: a bar per style for the configs that ran in both, one for the rest
+    assert sum("bar" in c for c, _ in marks["chart-styles"]) == 8 + 2
+    assert {s for _, s in marks["chart-styles"]} == {"completion", "chat"}
+    assert "no_code" in {s for _, s in marks["chart-failures"]}
     # tables behind the charts and provenance
     for text in ("lqbench query pass_at_1_by_model_quant", "lqbench query accuracy_vs_size_pareto",
                  "lqbench query sweep_cost_projection", "ryzen-desk", "AMD Ryzen 7 7840U", "fixture-every-node",
-                 "&quot;placement&quot;: &quot;every-node&quot;", "schema v"):
+                 "&quot;placement&quot;: &quot;every-node&quot;", "schema v",
+                 "lqbench query pass_at_1_by_prompt_style", "lqbench query chat_extraction_by_model_quant",
+                 "tinycoder-1b (chat) Q2_K"):
         assert text in html, text
-    assert result.n_samples == 480 and result.n_charts == len(CHART_IDS)
+    assert result.n_samples == 520 and result.n_charts == len(CHART_IDS)
 
 
 def test_report_of_an_empty_results_file_still_builds(tmp_path):
@@ -94,6 +101,7 @@ def test_report_for_one_run(built, tmp_path):
     parser = _Marks()
     parser.feed(html)
     assert sum("point" in c for c, _ in parser.charts["chart-pass-by-bits"]) == 2
+    assert "chart-styles" not in parser.charts and 'id="styles"' not in html  # no chat samples in that run
 
 
 def test_report_cli(built, tmp_path, monkeypatch, capsys):
@@ -105,7 +113,7 @@ def test_report_cli(built, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exc:
         main()
     assert exc.value.code in (0, None) and out.stat().st_size > 20_000
-    assert "9 charts over 480 samples" in capsys.readouterr().out
+    assert "10 charts over 520 samples" in capsys.readouterr().out
     monkeypatch.setattr(sys, "argv", ["lqbench", "report", "--db", str(tmp_path / "none.duckdb")])
     with pytest.raises(SystemExit) as exc:
         main()

@@ -37,7 +37,9 @@ def test_migrations_create_the_contract(tmp_path):
     store.ensure()  # idempotent
     con = duckdb.connect(str(store.path), read_only=True)
     versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()]
-    # every migration file, once, in order (numbers are handed out to parallel branches, so a branch may have gaps)
+    # every migration file, once (numbers are handed out to parallel work, so one branch may have gaps)
+    from lqbench.store.db import _migrations
+
     assert versions == [v for v, _, _ in _migrations()] and versions[-1] == SCHEMA_VERSION
     for table, cols in CONTRACT.items():
         have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
@@ -54,7 +56,7 @@ def test_batches_are_idempotent_and_done_keys_reflect_them(tmp_path):
     shard = ShardRecord(run_id="r1", shard_id="sh", node_id="n1", model_id="m1", suite="s", n_tasks=3,
                         load_ms=120.0, n_threads=2, started_at=utc_now(), finished_at=utc_now(), status="finished")
     store.write_batch([], [shard])
-    assert store.done_keys("r1") == {("m1", "s", t, 0, "") for t in ("t1", "t2", "t3")}
+    assert store.done_keys("r1") == {("m1", "s", t, 0, "", "completion") for t in ("t1", "t2", "t3")}
     assert store.done_keys("other") == set()
     store.finish_run("r1", "finished")
     with connect_read_only(store.path) as con:
@@ -70,7 +72,7 @@ def test_a_failed_batch_leaves_nothing_behind(tmp_path):
     broken.status = None  # NOT NULL violation mid-batch
     with pytest.raises(Exception):
         store.write_batch([_sample("t3"), broken])
-    assert store.done_keys("r1") == {("m1", "s", "t1", 0, "")}
+    assert store.done_keys("r1") == {("m1", "s", "t1", 0, "", "completion")}
 
 
 def test_reader_and_writer_take_turns(tmp_path):
@@ -134,3 +136,51 @@ def test_run_config_round_trips_and_unknown_runs_are_one_error(tmp_path):
     assert store.run_config("r1") == {"name": "x", "sampling": {"n": 2}}
     with pytest.raises(LqbenchError, match="no run 'nope'"):
         store.run_config("nope")
+
+
+def test_a_sample_in_two_prompt_styles_is_two_samples(tmp_path):
+    store = ResultStore(tmp_path / "r.duckdb")
+    chat = _sample()
+    chat.prompt_style, chat.extraction, chat.program = "chat", "fence", "local function f() end"
+    assert store.write_batch([_sample(), chat]) == 2
+    assert store.write_batch([chat]) == 0  # still idempotent on the (longer) key
+    assert store.done_keys("r1") == {("m1", "s", "t1", 0, "", "completion"), ("m1", "s", "t1", 0, "", "chat")}
+    assert {r.key for r in (_sample(), chat)} == store.done_keys("r1")
+
+
+def test_migration_005_keeps_an_older_files_samples(tmp_path):
+    """A results file made before prompt styles: its rows become completion samples, nothing is lost,
+    and the same keys can then be recorded again in chat style."""
+    from lqbench.store.db import _migrations
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR,"
+                " applied_at TIMESTAMP DEFAULT current_timestamp)")
+    for version, name, sql in _migrations():
+        if version < 5:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+    old = _sample()
+    cols = [c for c in SampleRecord.columns() if c in {r[0] for r in con.execute("DESCRIBE samples").fetchall()}]
+    con.execute(f"INSERT INTO samples ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                [getattr(old, c) for c in cols])
+    con.close()
+
+    store = ResultStore(path)
+    assert store.done_keys("r1") == set()  # read-only: not migrated yet, and the old key shape is not a done key
+    chat = _sample()
+    chat.prompt_style = "chat"
+    assert store.write_batch([chat]) == 1  # opening for a write migrates
+    with connect_read_only(path) as con:
+        rows = con.execute("SELECT prompt_style, completion, status, replica FROM samples ORDER BY prompt_style").fetchall()
+        assert rows == [("chat", "end", "pass", ""), ("completion", "end", "pass", "")]
+        pk = con.execute("SELECT constraint_column_names FROM duckdb_constraints() WHERE table_name = 'samples'"
+                         " AND constraint_type = 'PRIMARY KEY'").fetchone()[0]
+        assert pk == ["run_id", "model_id", "suite", "task_id", "sample_idx", "replica", "prompt_style"]
+        nullable = dict(con.execute("SELECT column_name, is_nullable FROM information_schema.columns"
+                                    " WHERE table_name = 'samples'").fetchall())
+        assert nullable["status"] == nullable["passed"] == nullable["created_at"] == "NO"
+        # the view was rebuilt over the copied table: it binds and splits by style
+        assert "prompt_style" in {r[0] for r in con.execute("DESCRIBE task_outcomes").fetchall()}
+    assert store.done_keys("r1") == {old.key, chat.key}
