@@ -175,8 +175,9 @@ def run_checks(model_path: str | None = None, *, n_threads: int | None = None, l
         checks.append(Check("llama-cpp-python", "ok", f"{info['version']} build {info['build_id']}"))
         checks.append(Check("llama.cpp system_info", "info", info["system_info"] or "(empty)"))
         if "AMX_INT8 = 1" in info["system_info"]:
-            checks.append(Check("llama.cpp AMX", "info", "this build has AMX kernels (llama-cpp-python 0.3.36's "
-                                                         "segfault on some Xeons: see the inference check)"))
+            checks.append(Check("llama.cpp AMX", "info", "this build has AMX kernels, which crash in llama-cpp-python "
+                                                         "0.3.36 on some Xeons (SIGSEGV or SIGILL): see the inference "
+                                                         "check; ./setup.sh builds without them"))
     except Exception as exc:
         checks.append(Check("llama-cpp-python", "fail", f"cannot load llama.cpp: {exc}"[:300]))
         info = None

@@ -27,24 +27,6 @@ BOTH_STYLES_PLAN = {
 }
 
 
-@pytest.fixture
-def one_laptop():
-    """A head that runs no agent and one laptop-like node with an agent slot, all on 127.0.0.1."""
-    import ray
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "node_ip_address": "127.0.0.1",
-                                                             "include_dashboard": False})
-    cluster.add_node(num_cpus=1, resources={"lqbench_agent": 1}, labels={"lqbench-name": "laptop-a"},
-                     node_ip_address="127.0.0.1")
-    ray.init(address=cluster.address, log_to_driver=False)
-    try:
-        yield cluster
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
-
-
 def _rows(db, sql="SELECT * FROM samples ORDER BY task_id, prompt_style"):
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -55,9 +37,11 @@ def _rows(db, sql="SELECT * FROM samples ORDER BY task_id, prompt_style"):
         con.close()
 
 
-def test_chat_and_completion_side_by_side_on_real_ray(one_laptop, tmp_path):
+def test_chat_and_completion_side_by_side_on_real_ray(ray_cluster, tmp_path):
     from cluster.runner import run_plan
     from lqbench.extraction import extract, function_name, program_code
+
+    ray_cluster.add_laptop("laptop-a")
     from lqbench.prompt_styles import load_instruction
     from lqbench.querying import run_query
     from lqbench.report.build import build_report

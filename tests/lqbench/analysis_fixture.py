@@ -240,7 +240,7 @@ def build_fixture_db(path: Path | str, seed: int = 7) -> FixtureInfo:
                 s.status, s.error, s.extraction = "no_code", "the reply contains no Lua code", "none"
             s.program = None if s.extraction == "none" else "local function f(x)\n  return x\nend"
             batch.append(s)
-        store.write_batch(batch, shards_for(run4, "node-mid", model["model_id"]))
+        store.write_batch(batch, shards_for(run4, "node-mid", model["model_id"], batch))
     store.finish_run(run4, "finished")
 
     # perplexity and KLD against each family's F16, measured once on the fast node

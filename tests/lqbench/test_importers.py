@@ -434,7 +434,8 @@ def test_the_import_queries_on_the_analysis_fixture(analysis_db_with_import):
     assert sorted(r[cols.index("task_id")] for r in rows) == ["hu_02", "lq_01"]
     # no file size for an imported model: it cannot be placed against size, and is left out there
     cols, rows = run_query(path, "accuracy_vs_size_pareto")
-    assert "published-coder-7b" not in [r[cols.index("model")] for r in rows] and len(rows) == 8
+    # 8 completion configs and the fixture's 2 chat configs
+    assert "published-coder-7b" not in [r[cols.index("model")] for r in rows] and len(rows) == 10
     cols, rows = run_query(path, "pass_at_1_by_model_quant", {"run_id": "run-imported"})
     assert [(r[cols.index("model")], r[cols.index("origin")]) for r in rows] == [
         ("published-coder-7b", "imported: fixture-published")]
