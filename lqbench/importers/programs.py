@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lqbench.errors import LqbenchError
-from lqbench.importers import PROGRAM, Entry, InputFile, Issue
+from lqbench.importers import PROGRAM, Entry, InputFile
 
 FIELDS = ("model", "quant", "task", "suite", "sample")
 _FIELD_RE = re.compile(r"\{([A-Za-z_]+)\}")

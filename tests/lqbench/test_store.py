@@ -38,8 +38,6 @@ def test_migrations_create_the_contract(tmp_path):
     con = duckdb.connect(str(store.path), read_only=True)
     versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()]
     # every migration file, once (numbers are handed out to parallel work, so one branch may have gaps)
-    from lqbench.store.db import _migrations
-
     assert versions == [v for v, _, _ in _migrations()] and versions[-1] == SCHEMA_VERSION
     for table, cols in CONTRACT.items():
         have = {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
@@ -151,8 +149,6 @@ def test_a_sample_in_two_prompt_styles_is_two_samples(tmp_path):
 def test_migration_005_keeps_an_older_files_samples(tmp_path):
     """A results file made before prompt styles: its rows become completion samples, nothing is lost,
     and the same keys can then be recorded again in chat style."""
-    from lqbench.store.db import _migrations
-
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
     con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR,"
