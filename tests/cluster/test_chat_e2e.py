@@ -40,13 +40,12 @@ def _rows(db, sql="SELECT * FROM samples ORDER BY task_id, prompt_style"):
 def test_chat_and_completion_side_by_side_on_real_ray(ray_cluster, tmp_path):
     from cluster.runner import run_plan
     from lqbench.extraction import extract, function_name, program_code
-
-    ray_cluster.add_laptop("laptop-a")
     from lqbench.prompt_styles import load_instruction
     from lqbench.querying import run_query
     from lqbench.report.build import build_report
     from lqbench.tasks import load_suite
 
+    ray_cluster.add_laptop("laptop-a")
     db = tmp_path / "results.duckdb"
     summary = run_plan(plan_from_dict(BOTH_STYLES_PLAN), db=db, progress=False, n_threads=1,
                        measure_bandwidth=False)
