@@ -109,7 +109,9 @@ POLLUTERS = [
     ("timeout_swallowed", "while true do pcall(function() while true do end end) end", False),
     ("memory_cap", "local t = {} for i = 1, 1e9 do t[i] = {i} end", False),
     ("violation", "debug.sethook()", False),
-    ("memory_left_in_use", f"KEEP = string.rep('x', {(REUSE_MAX_GROWTH_KB + 1024) * 1024})", False),
+    # The big string is garbage once the program's world is gone; whether the full collection before the
+    # reuse decision has freed it yet decides between reuse and a new state. Either is safe: None = either.
+    ("memory_left_in_use", f"KEEP = string.rep('x', {(REUSE_MAX_GROWTH_KB + 1024) * 1024})", None),
     ("deep_recursion", "local function f() return 1 + f() end f()", False),
 ]
 
@@ -141,7 +143,7 @@ def test_nothing_a_program_does_reaches_the_next(pristine, name, program, keeps_
     sandbox.run(program)
     after = sandbox.run(PROBE)
     assert after.error == pristine
-    assert sandbox.states_made == (1 if keeps_state else 2)
+    assert sandbox.states_made in ((1, 2) if keeps_state is None else (1 if keeps_state else 2,))
 
 
 def test_every_suite_and_hostile_program_leaves_the_next_one_a_pristine_world(pristine):
