@@ -65,8 +65,6 @@ class EngineProcess:
 
     # --- the child ----------------------------------------------------------
     def _start(self) -> None:
-        from lqbench.engine_worker import read_frame  # noqa: F401  (same module the child runs)
-
         self._stderr = tempfile.TemporaryFile(prefix="lqbench-engine-")
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
