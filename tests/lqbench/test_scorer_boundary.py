@@ -138,7 +138,7 @@ def test_the_summary_is_read_raw_in_every_lua_version():
         assert sandbox.run(CONTROL_FAILURE).status == "assertion_failure", lua
 
 
-def test_plain_summaries_still_give_their_verdicts():
+def test_plain_summaries_still_give_their_verdicts(reuse_whatever_the_cpu_time):
     # strings and numbers in the summary are what LuaUnit puts there: nothing changes for them
     sandbox = LuaSandbox(LIMITS)
     failure = sandbox.run(CONTROL_FAILURE)
@@ -191,3 +191,14 @@ def test_an_exit_status_that_is_not_a_finite_number_still_gives_a_verdict(lua):
         assert sandbox.run(program).status == expected, program
     assert sandbox.run("os.exit(-1.5)").error == ("exit status 255" if lua in ("5.1", "5.2") else
                                                   "bad argument #1 to 'exit' (number has no integer representation)")
+
+
+def test_a_program_that_ran_long_leaves_a_new_state_to_the_next():
+    # REUSE_MAX_MS: a state is handed on only after short programs (a new one is cheap next to a long run)
+    sandbox = LuaSandbox(ScoreLimits(timeout_s=2.0, memory_mb=64, fresh_state=False))
+    assert sandbox.run("x = 1").status == "pass"
+    assert sandbox.states_made == 1
+    busy = "local t = os.clock() while os.clock() - t < 0.05 do end"  # 50 ms of CPU, far over the rule
+    assert sandbox.run(busy).status == "pass"
+    assert sandbox.run("assert(x == nil)").status == "pass"
+    assert sandbox.states_made == 2

@@ -19,6 +19,8 @@ from tests.lqbench.test_scorer_hostile import HOSTILE
 
 LIMITS = ScoreLimits(timeout_s=0.5, memory_mb=64, fresh_state=False)  # these tests are about reuse
 
+pytestmark = pytest.mark.usefixtures("reuse_whatever_the_cpu_time")
+
 PROBE = r"""
 local function h(s)                       -- a short checksum of a string
     local a, b = 1, 0

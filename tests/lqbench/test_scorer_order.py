@@ -259,7 +259,7 @@ def test_the_adversaries_do_what_they_are_meant_to_on_their_own(world_54):
     assert "pass" not in {own[n][0] for n, _ in ordinary if n.startswith("wrong_")}
 
 
-def test_verdicts_do_not_depend_on_order_in_one_lua_state(world_54):
+def test_verdicts_do_not_depend_on_order_in_one_lua_state(world_54, reuse_whatever_the_cpu_time):
     adversaries, ordinary, own = world_54
     # A regression here could loop in C with no hook (this process has no wall-clock kill):
     # rather than hang the test run, end it with a traceback.
