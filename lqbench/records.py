@@ -58,6 +58,9 @@ class SampleRecord:
     chat_template: str | None = None  # ChatTemplate.id: "gguf:<hash>", "<name>:<hash>" or "plan:<hash>"
     extraction: str | None = None  # fence | whole | none (chat)
     program: str | None = None
+    # Sequences decoded together when this sample was made (lqbench.batched; 1 = one at a time). Only
+    # samples with n_parallel = 1 have single-stream timings; NULL where nothing was measured.
+    n_parallel: int | None = 1
 
     @property
     def key(self) -> tuple:
@@ -105,6 +108,7 @@ class ShardRecord:
     tg_drift: float | None = None
     throttled: bool | None = None
     throttle_evidence: str | None = None
+    n_parallel: int | None = 1  # sequences decoded together in this shard (lqbench.batched)
 
     @classmethod
     def columns(cls) -> list[str]:

@@ -226,13 +226,14 @@ def failed_records(shard: Shard, node_id: str, error: str, skip: set[tuple] = fr
     Nothing was measured, so tokens, timings and memory are NULL."""
     return [_record(shard, task, idx, sample_seed(int(shard.sampling.get("seed", 0)), task.task_id, idx), node_id,
                     None, completion="", status="generation_error", passed=False, error=error[:500],
-                    tokens=(None, None), ms=(None, None, None, None), score_ms=None, rss=None, finish="error")
+                    tokens=(None, None), ms=(None, None, None, None), score_ms=None, rss=None, finish="error",
+                    n_parallel=None)
             for task in shard.tasks for idx in range(shard.n_samples)
             if shard.sample_key(task.task_id, idx) not in skip]
 
 
 def _record(shard, task, idx, seed, node_id, n_threads, *, completion, status, passed, error, tokens, ms,
-            score_ms, rss, finish, engine=("", ""), extraction=None, program=None) -> SampleRecord:
+            score_ms, rss, finish, engine=("", ""), extraction=None, program=None, n_parallel=1) -> SampleRecord:
     from lqbench.prompt_styles import record_fields
 
     return SampleRecord(
@@ -242,5 +243,5 @@ def _record(shard, task, idx, seed, node_id, n_threads, *, completion, status, p
         wall_ms=ms[3], score_ms=score_ms, peak_rss_mb=None if rss is None else round(rss, 1), created_at=utc_now(), shard_id=shard.shard_id,
         suite_version=shard.suite_version, temperature=float(shard.sampling.get("temperature", 0.0)),
         finish_reason=finish, n_threads=n_threads, engine_config=engine[0], engine_build=engine[1],
-        extraction=extraction, program=program, **record_fields(shard.prompt),
+        extraction=extraction, program=program, n_parallel=n_parallel, **record_fields(shard.prompt),
     )

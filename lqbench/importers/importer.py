@@ -529,7 +529,7 @@ def _record(store, run_id: str, options: ImportOptions, programs: list[_Program]
             status=v.status, passed=bool(v.passed), error=v.error, prompt_tokens=None, gen_tokens=None,
             prompt_ms=None, gen_ms=None, ttft_ms=None, wall_ms=None, score_ms=v.ms, peak_rss_mb=None,
             created_at=now, shard_id=None, suite_version=p.task.suite_version, temperature=e.temperature,
-            finish_reason=None, n_threads=None))
+            finish_reason=None, n_threads=None, n_parallel=None))
         extras.append({"run_id": run_id, "model_id": p.model["model_id"], "suite": p.task.suite,
                        "task_id": p.task.task_id, "sample_idx": p.sample_idx, "replica": "", "origin_key": p.key,
                        "origin": e.where, "format": e.file.format, "scored_program": p.scored_program,
