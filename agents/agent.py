@@ -89,6 +89,7 @@ class NodeAgent:
         self._engine.hang_timeout_s = float(shard.inference.get("hang_timeout_s", self._engine.hang_timeout_s))
         started = utc_now()
         n_threads = int(shard.inference.get("n_threads") or self.n_threads)
+        n_parallel = None  # sequences decoded together, once the model is loaded
 
         def shard_record(status: str, load_ms=None, error=None, energy=None) -> dict:
             return ShardRecord(
@@ -97,6 +98,7 @@ class NodeAgent:
                 n_tasks=len(shard.tasks) if shard.kind != "perplexity" else len(shard.ladder), load_ms=load_ms,
                 n_threads=n_threads, started_at=started, finished_at=utc_now(), status=status,
                 engine_config=config.label, engine_build=self.engine_build["label"], error=error,
+                n_parallel=n_parallel,
                 **(energy or {})).__dict__
 
         try:
@@ -105,8 +107,11 @@ class NodeAgent:
                 yield {"kind": "shard", "record": shard_record("finished")}
                 return
             path = self._model_path(shard.model)
+            parallel = shard.inference.get("parallel", 1)
             load_ms = self._engine.load(path, config, n_threads=n_threads,
-                                        n_ctx=int(shard.inference.get("n_ctx", 2048)))
+                                        n_ctx=int(shard.inference.get("n_ctx", 2048)),
+                                        n_parallel=0 if parallel == "auto" else int(parallel))
+            n_parallel = self._engine.n_parallel
             scorer = self._scorer(shard.scoring)
             skip_keys = {tuple(k) for k in skip}
             generator = IsolatedGenerator(self._engine)

@@ -49,6 +49,15 @@ def _last_words(stderr_text: str) -> str:
     return ""
 
 
+def _as_exception(name: str, message: str) -> Exception:
+    """The engine's report of an ordinary error (type name, message) as an exception here."""
+    if name == "ContextOverflow":
+        return ContextOverflow(message)
+    if name == "LqbenchError":
+        return LqbenchError(message)
+    return RuntimeError(f"{name}: {message}")
+
+
 class EngineProcess:
     """One child process holding (at most) one loaded model."""
 
@@ -124,12 +133,7 @@ class EngineProcess:
             raise EngineFailure("crashed", f"{reason} during {op}", self.config)
         if reply[0] == "ok":
             return reply[1]
-        _, name, message = reply
-        if name == "ContextOverflow":
-            raise ContextOverflow(message)
-        if name == "LqbenchError":
-            raise LqbenchError(message)
-        raise RuntimeError(f"{name}: {message}")
+        raise _as_exception(reply[1], reply[2])
 
     def _kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
@@ -157,17 +161,23 @@ class EngineProcess:
 
     # --- operations ---------------------------------------------------------
     def load(self, model_path: str, config: EngineConfig = DEFAULT, *, n_threads: int, n_ctx: int = 2048,
-             n_batch: int = 512) -> float | None:
-        """Load unless this exact model and configuration is loaded; the load time in ms, or None if reused."""
-        key = (str(model_path), config, int(n_threads), int(n_ctx), int(n_batch))
+             n_batch: int = 512, n_parallel: int = 1) -> float | None:
+        """Load unless this exact model and configuration is loaded; the load time in ms, or None if reused.
+        `n_parallel` > 1 makes the engine decode that many samples together (`generate_many`); 0 lets
+        it choose from what one sequence's KV cache costs and the memory available (`n_parallel` then says)."""
+        key = (str(model_path), config, int(n_threads), int(n_ctx), int(n_batch), int(n_parallel))
         if self.loaded == key:
             return None
         self.config = config
         self.load_info = self._call("load", self.load_timeout_s, model_path=str(model_path),
                                     config=config.to_dict(), n_threads=int(n_threads), n_ctx=int(n_ctx),
-                                    n_batch=int(n_batch))
+                                    n_batch=int(n_batch), n_parallel=int(n_parallel))
         self.loaded = key
         return float(self.load_info["load_ms"])
+
+    @property
+    def n_parallel(self) -> int:
+        return int(self.load_info.get("n_parallel", 1)) if self.loaded else 1
 
     def generate(self, prompt: str, params: SamplingParams = SamplingParams(), stop: Sequence[str] = (), *,
                  special: bool = False, add_bos: bool = True) -> Completion:
@@ -176,6 +186,25 @@ class EngineProcess:
         out = self._call("generate", self.hang_timeout_s, prompt=prompt, params=params.to_dict(), stop=list(stop),
                          special=special, add_bos=add_bos)
         return Completion(**out)
+
+    def generate_many(self, requests: list[dict]):
+        """Decode `requests` ({key, prompt, params (a dict), stop, special, add_bos}) together in the
+        loaded model's batch (lqbench.batched); yield (key, Completion or the exception that ended it)
+        as each one ends. Each wait for the next result has the hang timeout; closing the generator
+        early drops the rest in the engine."""
+        self._call("batch_open", self.hang_timeout_s, requests=requests)
+        done = False
+        try:
+            while True:
+                item = self._call("batch_next", self.hang_timeout_s)
+                if item is None:
+                    done = True
+                    return
+                key, completion, error = item
+                yield key, (Completion(**completion) if error is None else _as_exception(*error))
+        finally:
+            if not done and self._proc is not None and self._proc.poll() is None:
+                self._call("batch_close", self.hang_timeout_s)
 
     def perplexity(self, config: EngineConfig = DEFAULT, **kwargs) -> dict:
         self.config = config
@@ -214,9 +243,16 @@ class IsolatedGenerator:
     def config(self) -> EngineConfig:
         return self.engine.config
 
+    @property
+    def n_parallel(self) -> int:
+        return self.engine.n_parallel
+
     def generate(self, prompt: str, params: SamplingParams = SamplingParams(), stop: Sequence[str] = (), *,
                  special: bool = False, add_bos: bool = True) -> Completion:
         return self.engine.generate(prompt, params, stop, special=special, add_bos=add_bos)
+
+    def generate_many(self, requests: list[dict]):
+        return self.engine.generate_many(requests)
 
     def close(self) -> None:
         self.engine.close()

@@ -12,7 +12,7 @@ anything llama.cpp prints cannot corrupt the channel. The child dies with its pa
 Test-only fault injection: `LQBENCH_TEST_ENGINE_FAULT` makes this real process crash or
 hang on purpose, to test crash containment. No plan key reaches it; only the environment
 of the process that starts the engine. Its value is a comma list of `MODE` or `NODE:MODE`:
-  crash             SIGSEGV on every generate
+  crash             SIGSEGV on every generate (or batched step)
   crash-extra-bufts SIGSEGV on generate when extra buffer types are on (like the AMX bug)
   crash-agent       SIGSEGV sent to the parent (the agent) on generate
   hang              generate never returns
@@ -87,11 +87,22 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def _available_mib() -> float | None:
+    try:
+        import psutil
+
+        return psutil.virtual_memory().available / (1 << 20)
+    except Exception:
+        return None
+
+
 class _Engine:
     def __init__(self, node: str):
         self.node = node
         self.faults = faults_for(node, os.environ.get(FAULT_ENV))
         self.generator = None
+        self.batched = None  # lqbench.batched.BatchedGenerator when the model was loaded with n_parallel > 1
+        self.results = None  # the open batch's iterator of results
         self.config = None
 
     def _inject(self) -> None:
@@ -104,18 +115,78 @@ class _Engine:
         if "crash" in self.faults or ("crash-extra-bufts" in self.faults and self.config.extra_bufts):
             os.kill(os.getpid(), signal.SIGSEGV)
 
-    def op_load(self, model_path, config, n_threads, n_ctx, n_batch=512):
-        from lqbench.engine import EngineConfig, capture_llama_log, parse_buffer_types
-        from lqbench.generation import LlamaGenerator
-
+    def _unload(self) -> None:
+        self.op_batch_close()
+        if self.batched is not None:
+            self.batched.close()
+            self.batched = None
         if self.generator is not None:
             self.generator.close()
             self.generator = None
+
+    def op_load(self, model_path, config, n_threads, n_ctx, n_batch=512, n_parallel=1):
+        from lqbench.engine import EngineConfig, capture_llama_log, parse_buffer_types
+        from lqbench.generation import LlamaGenerator
+
+        """`n_parallel`: sequences decoded together (lqbench.batched); 0 = choose ("auto")."""
+        from lqbench import batched
+
+        self._unload()
         self.config = EngineConfig.from_dict(config)
+        t0 = time.perf_counter()
+        why = "plan"
         with capture_llama_log() as log:
-            self.generator = LlamaGenerator(model_path, n_threads=n_threads, n_ctx=n_ctx, n_batch=n_batch,
-                                            config=self.config)
-        return {"load_ms": self.generator.load_ms, "buffer_types": parse_buffer_types("".join(log))}
+            # Batched with a known N, the sequences get a context of their own; the generator's is then
+            # a small one that is never filled, not another full-size KV cache. "auto" loads the full
+            # one: llama.cpp's report of its KV cache is the measure of what a sequence costs.
+            self.generator = LlamaGenerator(model_path, n_threads=n_threads,
+                                            n_ctx=n_ctx if n_parallel <= 1 else min(n_ctx, 256),
+                                            n_batch=n_batch, config=self.config)
+            if n_parallel == 0:
+                n_parallel, why = batched.choose_parallel(batched.kv_mib("".join(log)), _available_mib())
+            if n_parallel > 1:
+                self.batched = batched.BatchedGenerator(self.generator, n_parallel, n_ctx=n_ctx, n_batch=n_batch)
+        return {"load_ms": (time.perf_counter() - t0) * 1e3, "buffer_types": parse_buffer_types("".join(log)),
+                "n_parallel": n_parallel, "parallel_why": why}
+
+    # --- several samples at once (lqbench.batched) ---------------------------------------------
+    def op_batch_open(self, requests):
+        """Queue requests ({key, prompt, params, stop, special, add_bos}); batch_next returns results."""
+        from lqbench.batched import Request
+        from lqbench.generation import SamplingParams
+        from lqbench.memory import reset_peak
+
+        if self.batched is None:
+            raise RuntimeError("no model loaded for batched decoding")
+        self.op_batch_close()
+        reset_peak()
+        self.results = self.batched.run(Request(**{**r, "params": SamplingParams.from_dict(r["params"])})
+                                        for r in requests)
+        return len(requests)
+
+    def op_batch_next(self):
+        """The next request to end: (key, completion dict, None) or (key, None, (type name, message));
+        None when every request has ended."""
+        from lqbench.memory import peak_rss_mb
+
+        if self.results is None:
+            return None
+        self._inject()
+        item = next(self.results, None)
+        if item is None:
+            self.results = None
+            return None
+        request, outcome = item
+        if isinstance(outcome, Exception):
+            return request.key, None, (type(outcome).__name__, str(outcome))
+        outcome.peak_rss_mb = peak_rss_mb()  # the process's peak since the batch opened
+        return request.key, outcome.to_dict(), None
+
+    def op_batch_close(self):
+        """Drop what is still queued or being decoded (the caller stopped early)."""
+        results, self.results = getattr(self, "results", None), None
+        if results is not None:
+            results.close()
 
     def op_generate(self, prompt, params, stop, special=False, add_bos=True):
         from lqbench.generation import SamplingParams
@@ -134,9 +205,7 @@ class _Engine:
         from lqbench.engine import EngineConfig
         from lqbench.perplexity import compute_perplexity
 
-        if self.generator is not None:  # one model in memory at a time
-            self.generator.close()
-            self.generator = None
+        self._unload()  # one model in memory at a time
         kwargs["config"] = EngineConfig.from_dict(kwargs.get("config"))
         self.config = kwargs["config"]
         self._inject()

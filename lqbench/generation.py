@@ -98,6 +98,46 @@ def truncate_at_stop(text: str, stop: Sequence[str], search_from: int = 0) -> tu
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
+class ReplyText:
+    """A reply growing token by token: detokenized incrementally (UTF-8 split across tokens is
+    held back until complete), cut at the earliest stop string, ended by an end-of-generation
+    token or after `max_new` sampled tokens. Both generators (one sequence, or several batched in
+    lqbench.batched) feed it the same way, so a reply ends by the same rules in either."""
+
+    def __init__(self, llm, vocab, stop: Sequence[str], max_new: int):
+        import llama_cpp
+
+        self._is_eog = llama_cpp.llama_vocab_is_eog
+        self._llm, self._vocab = llm, vocab
+        self.stop = [s for s in stop if s]
+        self._longest_stop = max((len(s) for s in self.stop), default=0)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.max_new = max_new
+        self.text = ""
+        self.sampled = 0
+
+    def push(self, token: int) -> str | None:
+        """Take one sampled token; "stop" or "length" if the reply ends with it, else None."""
+        self.sampled += 1
+        if self._is_eog(self._vocab, token):
+            return "stop"
+        before = len(self.text)
+        self.text += self._decoder.decode(self._llm.detokenize([token]))
+        if self.stop:
+            self.text, hit = truncate_at_stop(self.text, self.stop, max(0, before - self._longest_stop + 1))
+            if hit:
+                return "stop"
+        if self.sampled >= self.max_new:
+            return "length"
+        return None
+
+    def finish(self, reason: str) -> tuple[str, str, int]:
+        """(text, finish reason, tokens sampled); a reply cut by length flushes a partial character."""
+        if reason == "length":
+            self.text += self._decoder.decode(b"", final=True)
+        return self.text, reason, self.sampled
+
+
 class LlamaGenerator:
     """A GGUF loaded once on the CPU; `generate` per sample (see the module docstring for the timings)."""
 
@@ -161,10 +201,8 @@ class LlamaGenerator:
         llama_cpp.llama_perf_context_reset(llm.ctx)
         llm.set_seed(params.seed)
 
-        stop = [s for s in stop if s]
-        longest_stop = max((len(s) for s in stop), default=0)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        text, finish, sampled, ttft_ms = "", "length", 0, 0.0
+        reply = ReplyText(llm, self._vocab, stop, max_new)
+        finish, ttft_ms = "length", 0.0
         for token in llm.generate(
             tokens,
             top_k=params.top_k,
@@ -175,25 +213,12 @@ class LlamaGenerator:
             repeat_penalty=params.repeat_penalty,
             reset=True,
         ):
-            sampled += 1
-            if sampled == 1:
+            if reply.sampled == 0:
                 ttft_ms = (time.perf_counter() - t_start) * 1e3
-            if llama_cpp.llama_vocab_is_eog(self._vocab, token):
-                finish = "stop"
+            finish = reply.push(token)
+            if finish:
                 break
-            before = len(text)
-            text += decoder.decode(llm.detokenize([token]))
-            if stop:
-                text, hit = truncate_at_stop(text, stop, max(0, before - longest_stop + 1))
-                if hit:
-                    finish = "stop"
-                    break
-            if sampled >= max_new:
-                break
-        else:
-            finish = "length"
-        if finish == "length":
-            text += decoder.decode(b"", final=True)
+        text, finish, sampled = reply.finish(finish or "length")
         perf = llama_cpp.llama_perf_context(llm.ctx)
         wall_ms = (time.perf_counter() - t_start) * 1e3
         return Completion(

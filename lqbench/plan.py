@@ -37,7 +37,8 @@ _MODEL_KEYS = {"spec", "name", "quants", "select", "prompt_style", "chat_templat
 _SUITE_KEYS = {"name", "limit", "task_ids", "topics", "difficulties"}
 _SAMPLING_KEYS = {"temperature", "top_k", "top_p", "max_tokens", "n", "seed", "repeat_penalty"}
 _SCORING_KEYS = {"timeout_s", "memory_mb", "lua", "fresh_state"}
-_INFERENCE_KEYS = {"n_threads", "n_ctx", "extra_bufts", "max_crashes", "hang_timeout_s"}
+_INFERENCE_KEYS = {"n_threads", "n_ctx", "extra_bufts", "max_crashes", "hang_timeout_s", "parallel"}
+MAX_PARALLEL = 64  # sequences in one context (llama.cpp allows more; a laptop's memory does not)
 _PERPLEXITY_KEYS = {"corpus", "base", "n_ctx", "max_tokens", "with_tests"}
 
 
@@ -229,6 +230,14 @@ def plan_from_dict(raw: dict, *, limit: int | None = None) -> Plan:
                                          positive=True)
     if "extra_bufts" in inference:
         _typed("inference.extra_bufts", inference["extra_bufts"], bool)
+    # Samples decoded together on a node (lqbench.batched): 1 = one at a time, as before batching;
+    # "auto" = as many as the node's memory holds, up to lqbench.batched.AUTO_MAX.
+    inference.setdefault("parallel", "auto")
+    parallel = inference["parallel"]
+    if parallel != "auto" and (isinstance(parallel, bool) or not isinstance(parallel, int)
+                               or not 1 <= parallel <= MAX_PARALLEL):
+        raise LqbenchError(f"inference.parallel must be \"auto\" or a whole number from 1 to {MAX_PARALLEL}, "
+                           f"got {parallel!r}")
 
     perplexity = raw.get("perplexity")
     if perplexity is not None:

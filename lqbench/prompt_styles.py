@@ -190,12 +190,18 @@ class PromptStyle:
             stops.append("\n```")
         return stops
 
-    def generate(self, generator, task, params):
-        """One generation for `task`; chat prompts hold special-token text (<start_of_turn>, the BOS
-        the template wrote), so they are tokenized with special tokens parsed and no BOS added."""
+    def request(self, task) -> dict:
+        """What to generate for `task`: prompt, stop strings and how to tokenize the prompt. Chat
+        prompts hold special-token text (<start_of_turn>, the BOS the template wrote), so they are
+        tokenized with special tokens parsed and no BOS added."""
         if self.style == "completion":
-            return generator.generate(task.prompt, params, list(task.stop_tokens))
-        return generator.generate(self.prompt(task), params, self.stops(task), special=True, add_bos=False)
+            return {"prompt": task.prompt, "stop": list(task.stop_tokens), "special": False, "add_bos": True}
+        return {"prompt": self.prompt(task), "stop": self.stops(task), "special": True, "add_bos": False}
+
+    def generate(self, generator, task, params):
+        """One generation for `task` (see `request`)."""
+        r = self.request(task)
+        return generator.generate(r["prompt"], params, r["stop"], special=r["special"], add_bos=r["add_bos"])
 
     def score(self, scorer, task, reply: str) -> Scored:
         if self.style == "completion":

@@ -180,44 +180,90 @@ def run_shard(
     it propagates, and the samples not yielded yet are the shard's remaining work.
     `engine_config` (an `EngineConfig.label`) and `engine_build` (`lqbench.engine.build_info`'s
     label) are recorded with every sample.
+
+    A generator with `n_parallel` > 1 (an engine loaded for batched decoding, lqbench.batched)
+    gets all the shard's samples at once through `generate_many` and they come back, and are
+    scored, in the order they end; otherwise samples are made one at a time, in order.
     """
-    from lqbench.engine import EngineFailure
-    from lqbench.generation import SamplingParams
-    from lqbench.memory import peak_rss_mb, reset_peak
     from lqbench.prompt_styles import PromptStyle
 
     style = PromptStyle(shard.prompt)  # completion (MultiPL-E) or chat: prompt, stops, extraction
-    for task in shard.tasks:
-        for idx in range(shard.n_samples):
-            key = shard.sample_key(task.task_id, idx)
-            if key in skip:
-                continue
-            if should_stop():
-                return
-            seed = sample_seed(int(shard.sampling.get("seed", 0)), task.task_id, idx)
-            params = SamplingParams.from_dict({**shard.sampling, "seed": seed})
-            reset_peak()
-            t0 = time.perf_counter()
-            try:
-                comp = style.generate(generator, task, params)
-            except EngineFailure:
-                raise
-            except Exception as exc:  # one bad prompt must not sink the shard
-                wall = (time.perf_counter() - t0) * 1000
-                yield _record(shard, task, idx, seed, node_id, n_threads, completion="", status="generation_error",
-                              passed=False, error=f"{type(exc).__name__}: {exc}"[:500], tokens=(0, 0),
-                              ms=(0.0, 0.0, 0.0, wall), score_ms=0.0, rss=peak_rss_mb(), finish="error",
-                              engine=(engine_config, engine_build))
-                continue
-            # A generator in another process measures its own peak; an in-process one is measured here.
-            rss = comp.peak_rss_mb if comp.peak_rss_mb is not None else peak_rss_mb()
-            verdict = style.score(scorer, task, comp.text)
-            yield _record(shard, task, idx, seed, node_id, n_threads, completion=comp.text, status=verdict.status,
-                          passed=verdict.passed, error=verdict.error,
-                          tokens=(comp.prompt_tokens, comp.gen_tokens),
-                          ms=(comp.prompt_ms, comp.gen_ms, comp.ttft_ms, comp.wall_ms), score_ms=verdict.ms,
-                          rss=rss, finish=comp.finish_reason, engine=(engine_config, engine_build),
-                          extraction=verdict.extraction, program=verdict.program)
+    todo = [_Todo(task, idx, sample_seed(int(shard.sampling.get("seed", 0)), task.task_id, idx))
+            for task in shard.tasks for idx in range(shard.n_samples)
+            if shard.sample_key(task.task_id, idx) not in skip]
+    n_parallel = int(getattr(generator, "n_parallel", 1) or 1)
+    made = (_made_together(generator, style, shard, todo) if n_parallel > 1
+            else _made_one_at_a_time(generator, style, shard, todo, should_stop))
+    for item, outcome in made:
+        if isinstance(outcome, Exception):  # one bad prompt must not sink the shard
+            yield _record(shard, item.task, item.idx, item.seed, node_id, n_threads, completion="",
+                          status="generation_error", passed=False, error=f"{type(outcome).__name__}: {outcome}"[:500],
+                          tokens=(0, 0), ms=(0.0, 0.0, 0.0, item.wall_ms), score_ms=0.0, rss=item.rss,
+                          finish="error", engine=(engine_config, engine_build), n_parallel=n_parallel)
+        else:
+            verdict = style.score(scorer, item.task, outcome.text)
+            yield _record(shard, item.task, item.idx, item.seed, node_id, n_threads, completion=outcome.text,
+                          status=verdict.status, passed=verdict.passed, error=verdict.error,
+                          tokens=(outcome.prompt_tokens, outcome.gen_tokens),
+                          ms=(outcome.prompt_ms, outcome.gen_ms, outcome.ttft_ms, outcome.wall_ms),
+                          score_ms=verdict.ms, rss=item.rss, finish=outcome.finish_reason,
+                          engine=(engine_config, engine_build), extraction=verdict.extraction,
+                          program=verdict.program, n_parallel=n_parallel)
+        if n_parallel > 1 and should_stop():
+            made.close()  # the engine drops the samples still in its batch
+            return
+
+
+@dataclass
+class _Todo:
+    task: TaskSpec
+    idx: int
+    seed: int
+    wall_ms: float = 0.0  # of a generation that failed
+    rss: float | None = None  # peak RSS of the generating process
+
+    def params(self, shard: Shard):
+        from lqbench.generation import SamplingParams
+
+        return SamplingParams.from_dict({**shard.sampling, "seed": self.seed})
+
+
+def _made_one_at_a_time(generator, style, shard: Shard, todo: list[_Todo], should_stop):
+    """(item, Completion or the exception its generation raised), one sample after another."""
+    from lqbench.engine import EngineFailure
+    from lqbench.memory import peak_rss_mb, reset_peak
+
+    for item in todo:
+        if should_stop():
+            return
+        reset_peak()
+        t0 = time.perf_counter()
+        try:
+            comp = style.generate(generator, item.task, item.params(shard))
+        except EngineFailure:
+            raise
+        except Exception as exc:
+            item.wall_ms, item.rss = (time.perf_counter() - t0) * 1000, peak_rss_mb()
+            yield item, exc
+            continue
+        # A generator in another process measures its own peak; an in-process one is measured here.
+        item.rss = comp.peak_rss_mb if comp.peak_rss_mb is not None else peak_rss_mb()
+        yield item, comp
+
+
+def _made_together(generator, style, shard: Shard, todo: list[_Todo]):
+    """(item, Completion or exception) in the order the batched engine finishes them."""
+    requests = [{"key": i, **style.request(item.task), "params": item.params(shard).to_dict()}
+                for i, item in enumerate(todo)]
+    results = generator.generate_many(requests)
+    try:
+        for key, outcome in results:
+            item = todo[key]
+            if not isinstance(outcome, Exception):
+                item.rss = outcome.peak_rss_mb
+            yield item, outcome
+    finally:
+        results.close()
 
 
 def failed_records(shard: Shard, node_id: str, error: str, skip: set[tuple] = frozenset()) -> list[SampleRecord]:
