@@ -441,7 +441,36 @@ def _provenance_section(data: _Data, run_id: str | None, db: Path) -> str:
             '<h3>Runs</h3>' + html_table(runs, hide=("config_json",)) + plans
             + '<h3>Nodes</h3>' + html_table(nodes)
             + '<h3>Models</h3>' + html_table(models)
+            + _batching_provenance(data)
             + "</section>")
+
+
+def _batching_provenance(data: _Data) -> str:
+    """How the samples were decoded (one at a time or batched, lqbench.batched), and what batching changed
+    where the file holds the same samples made both ways (the parallel_agreement query)."""
+    where = "WHERE s.run_id = $run_id" if data.params else ""
+    made = data.sql(
+        "SELECT s.run_id, coalesce(n.hostname, s.node_id) AS node, m.name AS model, m.quant,"
+        " s.n_parallel, count(*) AS samples FROM samples s JOIN models m USING (model_id)"
+        f" LEFT JOIN nodes n USING (node_id) {where} GROUP BY ALL ORDER BY ALL", data.params or None)
+    agreement = data.q("parallel_agreement")
+    if agreement.rows:
+        finding = "".join(
+            f"<li>{_t(r['model'])} {_t(_q(r['quant']))}, {r['n_parallel']} sequences vs one: "
+            f"{r['identical']} of {r['n_pairs']} completions byte-identical ({100 * r['identical_rate']:.1f} %), "
+            f"{r['verdict_flips']} verdicts flipped ({100 * r['flip_rate']:.1f} %)</li>"
+            for r in agreement.records())
+        finding = f"<ul>{finding}</ul>"
+    else:
+        finding = ('<p class="muted">This file holds no sample made both one at a time and batched, so what '
+                   'batching changes is not measured here (run the plan again with <code>[inference] parallel = 1'
+                   '</code>, or see <code>bench/bench_batched.py</code>).</p>')
+    return ('<h3>Batched decoding</h3>'
+            '<p>Samples with <code>n_parallel</code> &gt; 1 were decoded several at a time in one llama.cpp '
+            'context; llama.cpp does not promise bit-identical logits across batch shapes, so a greedy completion '
+            'can differ from the one-at-a-time one. Their timings are throughput, not single-stream speed.</p>'
+            + finding + html_table(made)
+            + details("Table: parallel agreement", html_table(agreement, query="parallel_agreement")))
 
 
 def _pretty_json(text: str | None) -> str:
