@@ -68,3 +68,18 @@ def test_demo_plan_constant_is_not_mutated():
     before = repr(DEMO_PLAN)
     load_plan(None, limit=2)
     assert repr(DEMO_PLAN) == before
+
+
+@pytest.mark.parametrize("value,ok", [("auto", True), (1, True), (8, True), (64, True), (0, False), (65, False),
+                                      (2.0, False), (True, False), ("8", False), ("max", False)])
+def test_inference_parallel_is_auto_or_a_whole_number(value, ok):
+    raw = {**DEMO_PLAN, "inference": {"parallel": value}}
+    if ok:
+        assert plan_from_dict(raw).inference["parallel"] == value
+    else:
+        with pytest.raises(LqbenchError, match="inference.parallel must be"):
+            plan_from_dict(raw)
+
+
+def test_parallel_defaults_to_auto():
+    assert plan_from_dict(dict(DEMO_PLAN)).inference["parallel"] == "auto"
