@@ -79,3 +79,25 @@ SELECT run_id, node_id, model_id, replica, test, n_prompt, n_gen, n_batch, n_uba
        energy_j / nullif((n_prompt + n_gen) * n_reps, 0) AS energy_j_per_token,
        engine_build, engine_config, created_at
 FROM t;
+
+-- The probe's headline numbers per run x node x model file, for the efficiency queries and the report:
+-- tg = the generation-only test with the most tokens (tg128 by default), pp = the prompt-only test with the
+-- most tokens (pp512 by default). A probe is single stream and alone on its node; prefer it to sample timings.
+CREATE VIEW probe_speed AS
+WITH tg AS (
+    SELECT run_id, node_id, model_id,
+           arg_max(test, n_gen) AS tg_test, arg_max(avg_ts, n_gen) AS tg_ts, arg_max(stddev_ts, n_gen) AS tg_sd,
+           arg_max(n_reps, n_gen) AS tg_reps, arg_max(throttled, n_gen) AS tg_throttled,
+           arg_max(n_threads, n_gen) AS n_threads
+    FROM speed_summary WHERE n_prompt = 0 AND n_gen > 0
+    GROUP BY ALL
+),
+pp AS (
+    SELECT run_id, node_id, model_id,
+           arg_max(test, n_prompt) AS pp_test, arg_max(avg_ts, n_prompt) AS pp_ts, arg_max(stddev_ts, n_prompt) AS pp_sd
+    FROM speed_summary WHERE n_gen = 0 AND n_prompt > 0
+    GROUP BY ALL
+)
+SELECT run_id, node_id, model_id, tg.tg_test, tg.tg_ts, tg.tg_sd, tg.tg_reps, tg.tg_throttled, tg.n_threads,
+       pp.pp_test, pp.pp_ts, pp.pp_sd
+FROM tg FULL OUTER JOIN pp USING (run_id, node_id, model_id);
