@@ -122,3 +122,27 @@ def test_the_probe_through_the_engine_process_on_the_demo_model(demo_path):
         assert (r["energy_j"] is None) == (r["energy_method"] == "none")
     # The probe left no KV cells behind: the same greedy generation, its whole prompt processed again.
     assert (after.text, after.prompt_tokens) == (before.text, before.prompt_tokens)
+
+
+def test_speed_shards_one_per_node_the_selector_admits_and_done_by_their_key():
+    from lqbench.shard import Shard, make_speed_shards
+
+    rows = [({"model_id": "m1", "sha256": "a" * 64, "quant": "q4_k_m", "name": "x"}, {}),
+            ({"model_id": "m2", "sha256": "b" * 64, "quant": "q8_0", "name": "x"}, {"ram_gb": ">=16"})]
+    nodes = {"big": {"ram_gb": 32}, "small": {"ram_gb": 8}}
+
+    def nodes_for(select):
+        from lqbench.scheduling import selector_matches
+
+        return sorted(n for n, labels in nodes.items() if selector_matches(select, labels))
+
+    settings = {"reps": 5, "n_prompt": [512], "n_gen": [128], "median_prompt": False, "warmup": True}
+    shards = make_speed_shards("r", rows, nodes_for, settings, {"n_ctx": 2048})
+    assert [(s.model_id, s.replica, s.kind) for s in shards] == [("m1", "big", "speed"), ("m1", "small", "speed"),
+                                                                 ("m2", "big", "speed")]
+    assert len({s.shard_id for s in shards}) == 3 and not any(s.sample_keys() for s in shards)
+    assert shards[0].speed_keys() == [("speed", "m1", "big")]
+    assert shards[0].without({("speed", "m1", "small")}) is shards[0]
+    assert shards[0].without({("speed", "m1", "big")}) is None
+    again = Shard.from_dict(shards[0].to_dict())  # as it travels to the agent
+    assert again.shard_id == shards[0].shard_id and again.sampling == settings
