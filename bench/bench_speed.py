@@ -99,9 +99,9 @@ def main() -> int:
     llm.close()
 
     print()
-    print(f"probe tg{args.n_gen} (engine process): {_fmt(probe_ts)}")
-    print(f"bare Llama.eval loop:            {_fmt(evals)}")
-    print(f"bare Llama.generate loop:        {_fmt(gens)}")
+    for label, values in ((f"probe tg{args.n_gen} (engine process)", probe_ts), ("bare Llama.eval loop", evals),
+                          ("bare Llama.generate loop", gens)):
+        print(f"{label + ':':34s}{_fmt(values)}")
     print()
     print(f"(a) repeatability: sd/mean of tg{args.n_gen} over {args.reps} repetitions, per round: "
           + ", ".join(f"{100 * c:.1f} %" for c in probe_cv)
