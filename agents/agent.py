@@ -16,7 +16,7 @@ import os
 import ray
 
 from lqbench.engine_process import IsolatedGenerator
-from lqbench.records import PerplexityRecord, ShardRecord, utc_now
+from lqbench.records import PerplexityRecord, ShardRecord, SpeedRecord, utc_now
 from lqbench.shard import Shard, run_shard
 
 AGENT_RESOURCE = "lqbench_agent"  # one unit per node: exactly one agent per laptop
@@ -94,8 +94,8 @@ class NodeAgent:
         def shard_record(status: str, load_ms=None, error=None, energy=None) -> dict:
             return ShardRecord(
                 run_id=shard.run_id, shard_id=shard.shard_id, node_id=self.node_id, model_id=shard.model_id,
-                suite=shard.suite if shard.kind != "perplexity" else shard.corpus,
-                n_tasks=len(shard.tasks) if shard.kind != "perplexity" else len(shard.ladder), load_ms=load_ms,
+                suite={"perplexity": shard.corpus, "speed": "speed"}.get(shard.kind, shard.suite),
+                n_tasks={"perplexity": len(shard.ladder), "speed": 0}.get(shard.kind, len(shard.tasks)), load_ms=load_ms,
                 n_threads=n_threads, started_at=started, finished_at=utc_now(), status=status,
                 engine_config=config.label, engine_build=self.engine_build["label"], error=error,
                 n_parallel=n_parallel,
@@ -108,10 +108,16 @@ class NodeAgent:
                 return
             path = self._model_path(shard.model)
             parallel = shard.inference.get("parallel", 1)
+            if shard.kind == "speed":
+                parallel = 1  # the probe measures a single stream, in the generator's own full-size context
             load_ms = self._engine.load(path, config, n_threads=n_threads,
                                         n_ctx=int(shard.inference.get("n_ctx", 2048)),
                                         n_parallel=0 if parallel == "auto" else int(parallel))
             n_parallel = self._engine.n_parallel
+            if shard.kind == "speed":
+                yield self._run_speed(shard, config)
+                yield {"kind": "shard", "record": shard_record("finished", load_ms)}
+                return
             scorer = self._scorer(shard.scoring)
             skip_keys = {tuple(k) for k in skip}
             generator = IsolatedGenerator(self._engine)
@@ -127,6 +133,21 @@ class NodeAgent:
         except EngineFailure as failure:
             yield {"kind": "shard", "record": shard_record(failure.what, error=failure.reason)}
             yield {"kind": "failure", "what": failure.what, "reason": failure.reason}
+
+    def _run_speed(self, shard: Shard, config) -> dict:
+        """The speed probe on the loaded model, alone: an agent runs one shard at a time and its scorer
+        pool is idle between samples, so nothing of ours competes for the cores meanwhile."""
+        from lqbench.speed import plan_tests
+
+        settings = shard.sampling
+        tests = plan_tests(settings["n_prompt"], settings["n_gen"])
+        prompts = [t.prompt for t in shard.tasks] if settings.get("median_prompt") else []
+        result = self._engine.speed([(t.n_prompt, t.n_gen) for t in tests], reps=int(settings["reps"]),
+                                    warmup=bool(settings.get("warmup", True)), median_of=prompts)
+        records = SpeedRecord.from_probe(result, run_id=shard.run_id, node_id=self.node_id,
+                                         model_id=shard.model_id, replica=shard.replica,
+                                         engine_build=self.engine_build["label"], engine_config=config.label)
+        return {"kind": "speed", "records": [r.__dict__ for r in records]}
 
     def _run_perplexity(self, shard: Shard, skip: set, config, n_threads: int):
         """The whole ladder on this node: the base's distributions once, every rung against them."""

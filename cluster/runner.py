@@ -25,7 +25,7 @@ from lqbench.errors import LqbenchError
 from lqbench.plan import Plan, plan_from_dict
 from lqbench.prompt_styles import resolve_prompts
 from lqbench.scheduling import ShardQueue, selector_matches
-from lqbench.shard import make_perplexity_shards, make_shards
+from lqbench.shard import make_perplexity_shards, make_shards, make_speed_shards
 from lqbench.store import ResultStore
 
 
@@ -230,6 +230,7 @@ def _run_plan(plan: Plan, *, db: Path, address, token, resume, progress, n_threa
                                      writer.maybe_flush()),
         on_shard=lambda rec, node: writer.add_shard(rec),
         on_perplexity=lambda rec, node: writer.add_perplexity(rec),
+        on_speed=lambda records, node: writer.add_speed(records),
         on_node=lambda fp: store.upsert_nodes([fp]),
         progress=view, n_threads=n_threads or plan.inference.get("n_threads"),
         measure_bandwidth=measure_bandwidth, model_server=model_server,
@@ -248,7 +249,7 @@ def _run_plan(plan: Plan, *, db: Path, address, token, resume, progress, n_threa
             else:
                 store.begin_run(run_id, plan.raw, plan.name)
             state.recorded = True
-            done = store.done_keys(run_id) | store.done_perplexity(run_id)
+            done = store.done_keys(run_id) | store.done_perplexity(run_id) | store.done_speed(run_id)
             state.done = done
             store.upsert_tasks([t for _, _, tasks in suites for t in tasks])
             store.upsert_models([row for row, _, _ in models])
@@ -276,8 +277,12 @@ def _run_plan(plan: Plan, *, db: Path, address, token, resume, progress, n_threa
                     corpus, text, ladders = perplexity
                     settings = {k: plan.perplexity.get(k) for k in ("n_ctx", "max_tokens")}
                     shards += make_perplexity_shards(run_id, ladders, corpus, text, settings, plan.inference)
+                if plan.speed:
+                    # First in the queue: a node probes a model file right after loading it, before its sweep
+                    # shards of that model warm the laptop (the queue prefers the loaded model's shards in order).
+                    shards = _speed_shards(plan, run_id, models, suites, scheduler) + shards
                 state.planned = {k for s in shards for k in s.sample_keys()}
-                wanted = state.planned | {k for s in shards for k in s.perplexity_keys()}
+                wanted = state.planned | {k for s in shards for k in s.perplexity_keys() + s.speed_keys()}
                 todo = [s for s in (sh.without(done) for sh in shards) if s is not None]
                 view.set_total(len(state.planned))
                 view.advance(state.kept())
@@ -337,6 +342,17 @@ def _run_plan(plan: Plan, *, db: Path, address, token, resume, progress, n_threa
         if owns_ray:
             session.shutdown()
         stop.install()  # Ray's shutdown reset SIGTERM behind Python's back
+
+
+def _speed_shards(plan: Plan, run_id: str, models: list, suites: list, scheduler) -> list:
+    """[speed]: one probe per model file x node its selector admits, among the nodes present now (a laptop
+    that joins later runs sweep shards but is not probed in this run; `--resume` probes it then)."""
+    def nodes_for(select: dict) -> list[str]:
+        return sorted(slot.info.name for slot in scheduler.slots.values() if selector_matches(select, slot.info.labels))
+
+    tasks = tuple(t for _, _, ts in suites for t in ts) if plan.speed["median_prompt"] else ()
+    return make_speed_shards(run_id, [(row, select) for row, select, _ in models], nodes_for, plan.speed,
+                             plan.inference, tasks)
 
 
 def _say(console, line: str) -> None:

@@ -29,7 +29,7 @@ from lqbench.engine import DEFAULT, EngineConfig
 from lqbench.errors import LqbenchError
 from lqbench.failures import DEFAULT_MAX_FAILURES, FailureBook
 from lqbench.hardware import ENGINE_CONFIG_LABEL
-from lqbench.records import PerplexityRecord, SampleRecord, ShardRecord
+from lqbench.records import PerplexityRecord, SampleRecord, ShardRecord, SpeedRecord
 from lqbench.scheduling import NodeInfo, ShardQueue
 from lqbench.shard import Shard
 
@@ -80,6 +80,7 @@ def node_name(node: dict) -> str:
 class Scheduler:
     def __init__(self, *, on_sample: Callable[[SampleRecord, str], None], on_shard: Callable[[ShardRecord, str], None],
                  on_node: Callable[[dict], None], on_perplexity: Callable[[PerplexityRecord, str], None] = None,
+                 on_speed: Callable[[list[SpeedRecord], str], None] = None,
                  progress=None, n_threads: int | None = None,
                  measure_bandwidth: bool = True, discover_every_s: float = 5.0, model_server=None,
                  max_failures: int = DEFAULT_MAX_FAILURES, hang_timeout_s: float = 600.0,
@@ -90,6 +91,7 @@ class Scheduler:
         self.on_shard = on_shard
         self.on_node = on_node
         self.on_perplexity = on_perplexity or (lambda rec, node: None)
+        self.on_speed = on_speed or (lambda records, node: None)
         self.progress = progress
         self.n_threads = n_threads
         self.measure_bandwidth = measure_bandwidth
@@ -292,6 +294,10 @@ class Scheduler:
             record = PerplexityRecord(**item["record"])
             done_keys.add(("perplexity", record.model_id, record.corpus))
             self.on_perplexity(record, slot.info.name)
+        elif item["kind"] == "speed":  # a whole probe: every repetition of every test, in one item
+            records = [SpeedRecord(**r) for r in item["records"]]
+            done_keys.update(r.key for r in records)
+            self.on_speed(records, slot.info.name)
         elif item["kind"] == "shard":
             self.on_shard(ShardRecord(**item["record"]), slot.info.name)
         elif item["kind"] == "failure":

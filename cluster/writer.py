@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from lqbench.records import PerplexityRecord, SampleRecord, ShardRecord
+from lqbench.records import PerplexityRecord, SampleRecord, ShardRecord, SpeedRecord
 from lqbench.store import ResultStore
 
 
@@ -21,6 +21,7 @@ class BatchWriter:
         self._samples: list[SampleRecord] = []
         self._shards: list[ShardRecord] = []
         self._perplexity: list[PerplexityRecord] = []
+        self._speed: list[SpeedRecord] = []
         self._oldest: float | None = None
         self.written = 0
 
@@ -40,6 +41,11 @@ class BatchWriter:
         self._perplexity.append(record)
         self._touch()
 
+    def add_speed(self, records: list[SpeedRecord]) -> None:
+        """A whole probe (every repetition of every test): written together, so a probe is in or out."""
+        self._speed.extend(records)
+        self._touch()
+
     def maybe_flush(self) -> None:
         if self._oldest is None:
             return
@@ -49,6 +55,6 @@ class BatchWriter:
     def flush(self) -> None:
         if self._oldest is None:
             return
-        self.written += self.store.write_batch(self._samples, self._shards, self._perplexity)
-        self._samples, self._shards, self._perplexity = [], [], []
+        self.written += self.store.write_batch(self._samples, self._shards, self._perplexity, self._speed)
+        self._samples, self._shards, self._perplexity, self._speed = [], [], [], []
         self._oldest = None

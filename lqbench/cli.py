@@ -409,6 +409,44 @@ def doctor(
         raise typer.Exit(1)
 
 
+# ---------------------------------------------------------------- speed
+@app.command()
+def speed(
+    models: List[str] = typer.Argument(None, help="Model specs: GGUF paths, demo:gemma-3-270m, hf:owner/repo/file.gguf "
+                                                  "[default: demo:gemma-3-270m]."),
+    quants: Optional[str] = typer.Option(None, "--quants", help="Probe these quants of each model (comma list, made "
+                                                                "with the quantizer as `lqbench quantize` does)."),
+    reps: int = typer.Option(5, "--reps", "-r", help="Repetitions of each test after the warm-up."),
+    n_prompt: str = typer.Option("512", "--n-prompt", "-p", help="Prompt-processing tests: tokens, comma list (0: none)."),
+    n_gen: str = typer.Option("128", "--n-gen", "-n", help="Token-generation tests: tokens, comma list (0: none)."),
+    suite: str = typer.Option("lqbench-lua", "--suite", help="Also a pp test at this suite's median prompt length "
+                                                             "(in the model's tokens)."),
+    median: bool = typer.Option(True, "--median/--no-median", help="Whether to run the --suite median pp test."),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Threads [default: physical cores]."),
+    n_ctx: Optional[int] = typer.Option(None, "--n-ctx", help="Context size [default: 2048, or what the tests need]."),
+    extra_bufts: bool = typer.Option(True, "--extra-bufts/--no-extra-bufts",
+                                     help="llama.cpp's extra CPU buffer types (weight repacking)."),
+    warmup: bool = typer.Option(True, "--warmup/--no-warmup", help="llama-bench's warm-up run before each test."),
+    output: str = typer.Option("md", "--output", "-o", help="md | json | csv (llama-bench's field names)."),
+    db: Optional[Path] = typer.Option(None, help="DuckDB results file [default: ./lqbench.duckdb]."),
+    no_bandwidth: bool = typer.Option(False, "--no-bandwidth", help="Skip the ~2 s memory bandwidth measurement."),
+) -> None:
+    """Speed probe in llama-bench's meaning (pp512, tg128, mean ± sd over repetitions), single stream."""
+    from lqbench.engine import EngineFailure
+    from lqbench.paths import default_db
+    from lqbench.speed_command import SpeedOptions, speed_command
+
+    options = SpeedOptions(reps=reps, n_prompt=n_prompt, n_gen=n_gen, median_suite=suite if median else None,
+                           n_threads=threads, n_ctx=n_ctx, extra_bufts=extra_bufts, output=output.lower(),
+                           measure_bandwidth=not no_bandwidth, warmup=warmup)
+    try:
+        text = speed_command(list(models or []), [q for q in (quants or "").split(",") if q.strip()], options,
+                             db=db or default_db())
+    except EngineFailure as exc:  # not the user's input: the engine died; nothing was written
+        fail(f"engine {exc} (nothing recorded; `lqbench doctor` checks this machine's engine)", code=1)
+    sys.stdout.write(text)
+
+
 # ---------------------------------------------------------------- import
 @app.command("import")
 def import_generations(

@@ -212,6 +212,17 @@ class EngineProcess:
         return self._call("perplexity", self.load_timeout_s + self.hang_timeout_s, config=config.to_dict(),
                           **kwargs)
 
+    def speed(self, tests, *, reps: int = 5, n_threads: int | None = None, warmup: bool = True, seed: int = 0,
+              median_of: Sequence[str] = (), meter: bool = True, timeout_s: float | None = None) -> dict:
+        """The speed probe (lqbench.speed.run_probe) on the loaded model; `tests` as [(n_prompt, n_gen)],
+        `median_of`: prompts whose median token length gets its own pp test. A repetition costs less than
+        one long sample, so the default timeout is the hang timeout per repetition (warm-up included)."""
+        if self.loaded is None:
+            raise LqbenchError("the speed probe needs a loaded model (EngineProcess.load first)")
+        timeout = timeout_s if timeout_s is not None else self.hang_timeout_s * (int(reps) + 1)
+        return self._call("speed", timeout, tests=[tuple(t) for t in tests], reps=int(reps), n_threads=n_threads,
+                          warmup=bool(warmup), seed=int(seed), median_of=list(median_of), meter=bool(meter))
+
     def build_info(self) -> dict:
         return self._call("build_info", 120.0)
 

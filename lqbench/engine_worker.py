@@ -211,6 +211,32 @@ class _Engine:
         self._inject()
         return compute_perplexity(**kwargs)
 
+    def op_speed(self, tests, reps, n_threads=None, warmup=True, seed=0, median_of=None, meter=True):
+        """The speed probe (lqbench.speed) on the loaded model: `tests` as [(n_prompt, n_gen)], plus a pp
+        test at the median token length of the prompts in `median_of`, when given."""
+        from lqbench.speed import SpeedTest, median_prompt_tokens, run_probe
+
+        if self.generator is None:
+            raise RuntimeError("no model loaded")
+        if self.batched is not None:  # its own context is then a small one; the probe wants the plan's
+            raise RuntimeError("the speed probe needs the model loaded for one sequence (n_parallel = 1)")
+        self._inject()
+        tests = [SpeedTest(int(p), int(g)) for p, g in tests]
+        median = None
+        if median_of:
+            median = median_prompt_tokens(self.generator.tokenize, list(median_of))
+            if median and SpeedTest(median, 0) not in tests:
+                tests.insert(sum(1 for t in tests if t.n_gen == 0), SpeedTest(median, 0))
+        energy = None
+        if meter:
+            from lqbench.energy import EnergyMeter
+
+            energy = EnergyMeter()
+        result = run_probe(self.generator.llm, tests, reps=int(reps), n_threads=n_threads, warmup=warmup,
+                           seed=int(seed), meter=energy)
+        result["context"]["median_prompt"] = median
+        return result
+
     def op_build_info(self):
         from lqbench.engine import build_info
 

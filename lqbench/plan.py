@@ -32,7 +32,8 @@ DEMO_PLAN: dict = {
     "inference": {"n_ctx": 2048},
 }
 
-_TOP_KEYS = {"name", "placement", "shard_size", "models", "suites", "sampling", "scoring", "inference", "perplexity"}
+_TOP_KEYS = {"name", "placement", "shard_size", "models", "suites", "sampling", "scoring", "inference", "perplexity",
+             "speed"}
 _MODEL_KEYS = {"spec", "name", "quants", "select", "prompt_style", "chat_template", "instruction"}
 _SUITE_KEYS = {"name", "limit", "task_ids", "topics", "difficulties"}
 _SAMPLING_KEYS = {"temperature", "top_k", "top_p", "max_tokens", "n", "seed", "repeat_penalty"}
@@ -40,6 +41,7 @@ _SCORING_KEYS = {"timeout_s", "memory_mb", "lua", "fresh_state"}
 _INFERENCE_KEYS = {"n_threads", "n_ctx", "extra_bufts", "max_crashes", "hang_timeout_s", "parallel"}
 MAX_PARALLEL = 64  # sequences in one context (llama.cpp allows more; a laptop's memory does not)
 _PERPLEXITY_KEYS = {"corpus", "base", "n_ctx", "max_tokens", "with_tests"}
+_SPEED_KEYS = {"reps", "n_prompt", "n_gen", "median_prompt", "warmup"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class Plan:
     inference: dict
     perplexity: dict | None
     raw: dict  # the validated plan as a dict: stored in runs.config_json, re-read on --resume
+    speed: dict | None = None  # [speed]: the probe on every node x model file (lqbench.speed)
 
     @property
     def n_samples(self) -> int:
@@ -138,6 +141,40 @@ def _prompt_settings(i: int, m: dict) -> tuple[tuple[str, ...], str, str]:
         except LqbenchError as exc:
             raise LqbenchError(f"plan: models[{i}].instruction: {exc}") from None
     return styles, chat_template, instruction
+
+
+def _counts(where: str, value) -> list[int]:
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise LqbenchError(f"plan: {where} must be a whole number >= 0 or a list of them")
+    for v in values:
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise LqbenchError(f"plan: {where} must be a whole number >= 0 or a list of them, got {value!r}")
+    return list(values)
+
+
+def _speed_settings(speed, n_ctx: int) -> dict | None:
+    """[speed], checked: llama-bench's tests on every node x model file, once per run (lqbench.speed)."""
+    if speed is None:
+        return None
+    from lqbench.speed import DEFAULT_N_GEN, DEFAULT_N_PROMPT, DEFAULT_REPS, plan_tests
+
+    speed = dict(speed)
+    _check_keys("[speed]", speed, _SPEED_KEYS)
+    speed["reps"] = _typed("speed.reps", speed.get("reps", DEFAULT_REPS), int, positive=True)
+    speed["n_prompt"] = _counts("speed.n_prompt", speed.get("n_prompt", [DEFAULT_N_PROMPT]))
+    speed["n_gen"] = _counts("speed.n_gen", speed.get("n_gen", [DEFAULT_N_GEN]))
+    # A pp test at the median prompt length of the plan's tasks, in each model's own tokens.
+    speed["median_prompt"] = _typed("speed.median_prompt", speed.get("median_prompt", True), bool)
+    speed["warmup"] = _typed("speed.warmup", speed.get("warmup", True), bool)
+    try:
+        tests = plan_tests(speed["n_prompt"], speed["n_gen"])
+    except LqbenchError as exc:
+        raise LqbenchError(f"plan: [speed]: {exc}") from None
+    too_big = [t.name for t in tests if t.n_tokens > n_ctx]
+    if too_big:  # the probe runs in the context the sweep loads
+        raise LqbenchError(f"plan: [speed] test {too_big[0]} needs more than inference.n_ctx = {n_ctx} tokens")
+    return speed
 
 
 def plan_from_dict(raw: dict, *, limit: int | None = None) -> Plan:
@@ -258,10 +295,14 @@ def plan_from_dict(raw: dict, *, limit: int | None = None) -> Plan:
                 raise LqbenchError(f"plan: perplexity.base {perplexity['base']!r} is not among models[{i}].quants")
         raw["perplexity"] = perplexity
 
+    speed = _speed_settings(raw.get("speed"), inference["n_ctx"])
+    if speed is not None:
+        raw["speed"] = speed
+
     raw.update(name=name, placement=placement, shard_size=shard_size, sampling=sampling, scoring=scoring,
                inference=inference)
     return Plan(name=name, placement=placement, shard_size=shard_size, models=models, suites=suites,
-                sampling=sampling, scoring=scoring, inference=inference, perplexity=perplexity, raw=raw)
+                sampling=sampling, scoring=scoring, inference=inference, perplexity=perplexity, raw=raw, speed=speed)
 
 
 def load_plan(path: Path | None, *, limit: int | None = None) -> Plan:

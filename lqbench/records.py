@@ -131,3 +131,57 @@ class PerplexityRecord:
     @classmethod
     def columns(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+
+@dataclass
+class SpeedRecord:
+    """One repetition of one speed-probe test (lqbench.speed) on a node x model file: a `speed` row."""
+
+    run_id: str
+    node_id: str
+    model_id: str
+    test: str  # llama-bench's label: pp512, tg128, pp512+tg128
+    n_prompt: int
+    n_gen: int
+    rep: int
+    ns: int
+    ts: float
+    created_at: str
+    replica: str = ""  # the node name a cluster run scheduled the probe for; '' for `lqbench speed`
+    n_batch: int | None = None
+    n_ubatch: int | None = None
+    n_threads: int | None = None
+    n_ctx: int | None = None
+    cpu_mhz_start: float | None = None
+    cpu_mhz_end: float | None = None
+    cpu_mhz_source: str | None = None
+    energy_j: float | None = None
+    energy_method: str = "none"
+    energy_s: float | None = None
+    energy_note: str | None = None
+    warmup: bool | None = None
+    engine_build: str = ""
+    engine_config: str = ""
+
+    @property
+    def key(self) -> tuple:
+        """("speed", model_id, replica): what a run owes per node x model file (Shard.speed_keys)."""
+        return ("speed", self.model_id, self.replica)
+
+    @classmethod
+    def columns(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_probe(cls, result: dict, *, run_id: str, node_id: str, model_id: str, replica: str = "",
+                   engine_build: str = "", engine_config: str = "") -> list["SpeedRecord"]:
+        """The rows of one `EngineProcess.speed` result."""
+        ctx = result["context"]
+        now = utc_now()
+        return [cls(run_id=run_id, node_id=node_id, model_id=model_id, replica=replica, created_at=now,
+                    n_batch=ctx.get("n_batch"), n_ubatch=ctx.get("n_ubatch"), n_threads=ctx.get("n_threads"),
+                    n_ctx=ctx.get("n_ctx"), warmup=ctx.get("warmup"), engine_build=engine_build,
+                    engine_config=engine_config, **{k: r.get(k) for k in (
+                        "test", "n_prompt", "n_gen", "rep", "ns", "ts", "cpu_mhz_start", "cpu_mhz_end",
+                        "cpu_mhz_source", "energy_j", "energy_method", "energy_s", "energy_note")})
+                for r in result["reps"]]

@@ -102,8 +102,15 @@ TAIL_RISK = 1.5
 PERPLEXITY_SAMPLES_PER_RUNG = 4.0
 
 
+# A speed probe (pp512 + tg128 and a median-length pp, warm-up and 5 repetitions) costs roughly what a few
+# generated samples cost (a guess, for ranking only).
+SPEED_SAMPLES = 3.0
+
+
 def shard_work(shard: Shard, n_tasks: int | None = None) -> float:
     """Expected cost of (the first `n_tasks` tasks of) a shard in model-bytes x samples."""
+    if shard.kind == "speed":
+        return float(shard.model.get("file_bytes") or 1) * SPEED_SAMPLES
     if shard.kind == "perplexity":
         return sum(float(m.get("file_bytes") or 1) for m in shard.ladder) * PERPLEXITY_SAMPLES_PER_RUNG
     tasks = len(shard.tasks) if n_tasks is None else n_tasks

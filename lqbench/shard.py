@@ -3,7 +3,8 @@
 A generation shard is one model file x one suite x a chunk of tasks x n samples
 each, with the sampling and scoring settings. A perplexity shard is one model's
 whole quant ladder on one corpus: the base's distributions are computed once and
-every quant is compared against them on the same node. Its id is the hash of its canonical JSON, so
+every quant is compared against them on the same node. A speed shard is the speed probe
+(lqbench.speed) of one model file on one named node, once per run. Its id is the hash of its canonical JSON, so
 the same plan always yields the same shards. `run_shard()` is pure Python (no Ray):
 the agent on a laptop calls it with a loaded generator and a scorer pool and
 streams the `SampleRecord`s it yields back to the head.
@@ -39,7 +40,7 @@ class Shard:
     inference: dict
     replica: str = ""  # '' = anywhere (spread); a node name = must run there (every-node placement)
     select: dict = field(default_factory=dict)  # node label selector from the plan
-    kind: str = "generate"  # "generate" | "perplexity"
+    kind: str = "generate"  # "generate" | "perplexity" | "speed"
     ladder: tuple[dict, ...] = ()  # perplexity: every model row of the ladder; `model` is its base
     corpus: str = ""  # perplexity: the corpus name recorded in the perplexity table
     text: str = ""  # perplexity: the corpus text
@@ -83,9 +84,11 @@ class Shard:
 
     def without(self, done: set[tuple]) -> "Shard | None":
         """This shard minus tasks whose samples are all done; None if nothing is left.
-        A perplexity shard is all or nothing: it is done when every rung's key is in `done`."""
+        A perplexity shard is all or nothing: it is done when every rung's key is in `done`; so is a speed shard."""
         if self.kind == "perplexity":
             return None if all(k in done for k in self.perplexity_keys()) else self
+        if self.kind == "speed":
+            return None if all(k in done for k in self.speed_keys()) else self
         left = tuple(t for t in self.tasks
                      if any(self.sample_key(t.task_id, i) not in done for i in range(self.n_samples)))
         if not left:
@@ -95,6 +98,10 @@ class Shard:
     def perplexity_keys(self) -> list[tuple]:
         """("perplexity", model_id, corpus, node-independent) keys this perplexity shard owes."""
         return [("perplexity", m["model_id"], self.corpus) for m in self.ladder]
+
+    def speed_keys(self) -> list[tuple]:
+        """("speed", model_id, node name) of a speed shard (SpeedRecord.key), else nothing."""
+        return [("speed", self.model_id, self.replica)] if self.kind == "speed" else []
 
     def to_dict(self) -> dict:
         d = dict(self.__dict__)
@@ -117,6 +124,16 @@ def make_perplexity_shards(run_id: str, ladders: list[tuple[dict, list[dict], di
                   n_samples=0, scoring={}, inference=dict(inference), select=dict(select), kind="perplexity",
                   ladder=tuple(rows), corpus=corpus, text=text)
             for base, rows, select in ladders]
+
+
+def make_speed_shards(run_id: str, model_rows: list[tuple[dict, dict]], nodes_for, settings: dict, inference: dict,
+                      tasks: tuple[TaskSpec, ...] = ()) -> list[Shard]:
+    """One speed-probe shard per model file x node: `nodes_for(select)` names the nodes a model's selector
+    admits (every node, whatever the plan's placement: speed is a property of a node). `tasks` are the
+    prompts whose median token length gets its own pp test ([speed] median_prompt); empty: none."""
+    return [Shard(run_id=run_id, model=row, suite="", suite_version="", tasks=tuple(tasks), sampling=dict(settings),
+                  n_samples=0, scoring={}, inference=dict(inference), replica=node, select=dict(select), kind="speed")
+            for row, select in model_rows for node in nodes_for(select)]
 
 
 def sample_seed(base_seed: int, task_id: str, sample_idx: int) -> int:

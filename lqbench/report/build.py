@@ -176,6 +176,21 @@ def _pareto_section(data: _Data) -> tuple[str, int]:
     return html, (1 if points else 0)
 
 
+def _speed_sources(recs: list[dict]) -> str:
+    """Where the speed numbers come from: the speed probe where a node x config has one, else samples
+    decoded one at a time (samples decoded together measure throughput, not speed)."""
+    probed = sum(1 for r in recs if r.get("speed_source") == "probe")
+    sampled = sum(1 for r in recs if r.get("speed_source") == "samples")
+    parts = []
+    if probed:
+        parts.append(f"{probed} node × config pair(s) from the speed probe (llama-bench's pp and tg, single "
+                     "stream, mean over its repetitions)")
+    if sampled:
+        parts.append(f"{sampled} from sample timings (total tokens ÷ total time from llama.cpp's own counters, "
+                     "samples decoded one at a time only)")
+    return ("Rates: " + "; ".join(parts) + ".") if parts else "No speed measurements."
+
+
 def _speed_section(data: _Data, eff: Table) -> tuple[str, int]:
     recs = eff.records()
     groups = list(dict.fromkeys(_label(r) for r in sorted(recs, key=lambda r: (r["model"], r["bits_per_weight"] or 0))))
@@ -190,9 +205,9 @@ def _speed_section(data: _Data, eff: Table) -> tuple[str, int]:
                                       ylabel="prompt tokens / s", yfmt=lambda v: f"{v:,.0f}", height=340)
     html = ('<section id="speed"><h2>Speed on each laptop</h2>'
             '<p class="lede">Token generation is memory-bound on a CPU: fewer bits, fewer bytes read per token. '
-            'Rates are llama-bench\'s: total tokens ÷ total time from llama.cpp\'s own counters. '
-            'The table adds time to first token, load time, peak memory and the fraction of the '
-            'memory-bandwidth roofline each run reached.</p>'
+            + _t(_speed_sources(recs)) +
+            ' The table adds time to first token, load time, peak memory and the fraction of the '
+            'memory-bandwidth roofline each run reached (from the probe\'s tg where there is one).</p>'
             f'<figure class="chart-card">{chart}</figure>'
             '<h3>Prompt processing</h3><p class="lede">Prompt processing is compute-bound: it follows cores and '
             'SIMD more than memory bandwidth, and sets the time to first token.</p>'

@@ -14,7 +14,7 @@ from typing import Iterable
 
 from lqbench import __version__
 from lqbench.errors import LqbenchError
-from lqbench.records import PerplexityRecord, SampleRecord, ShardRecord, utc_now
+from lqbench.records import PerplexityRecord, SampleRecord, ShardRecord, SpeedRecord, utc_now
 from lqbench.store.db import connect_read_only, connect_write
 
 
@@ -104,9 +104,11 @@ class ResultStore:
         samples: list[SampleRecord],
         shards: list[ShardRecord] = (),
         perplexities: list[PerplexityRecord] = (),
+        speeds: list[SpeedRecord] = (),
     ) -> int:
-        """Insert one batch atomically; samples already present are skipped. Returns rows new."""
-        if not samples and not shards and not perplexities:
+        """Insert one batch atomically; samples (and speed repetitions) already present are skipped.
+        Returns new sample rows."""
+        if not samples and not shards and not perplexities and not speeds:
             return 0
         with connect_write(self.path) as con:
             before = con.execute("SELECT count(*) FROM samples").fetchone()[0]
@@ -117,6 +119,9 @@ class ResultStore:
             _insert(con, "shards", scols, [tuple(getattr(s, c) for c in scols) for s in shards])
             pcols = PerplexityRecord.columns()
             _insert(con, "perplexity", pcols, [tuple(getattr(p, c) for c in pcols) for p in perplexities])
+            vcols = SpeedRecord.columns()
+            _insert(con, "speed", vcols, [tuple(getattr(v, c) for c in vcols) for v in speeds],
+                    "ON CONFLICT DO NOTHING")
             after = con.execute("SELECT count(*) FROM samples").fetchone()[0]
         return after - before
 
@@ -146,6 +151,38 @@ class ResultStore:
             except Exception:
                 return set()
         return {("perplexity", m, c) for m, c in rows}
+
+    def done_speed(self, run_id: str) -> set[tuple]:
+        """("speed", model_id, replica) keys of the probes a run recorded (a probe's rows land in one batch)."""
+        if not self.path.exists():
+            return set()
+        with connect_read_only(self.path) as con:
+            try:
+                rows = con.execute("SELECT DISTINCT model_id, replica FROM speed WHERE run_id = ?", [run_id]).fetchall()
+            except Exception:  # a file from before migration 008 (read-only: not migrated) has none
+                return set()
+        return {("speed", m, r) for m, r in rows}
+
+    def record_speed_probe(self, *, run: dict, node: dict, model: dict, records: list[SpeedRecord]) -> None:
+        """`lqbench speed` on this machine: its run row, the node and model rows if new, and the repetitions,
+        in one transaction. Existing node and model rows are left as they are."""
+        node_cols = ["node_id", "hostname", "cpu_model", "physical_cores", "logical_cores", "ram_gb", "os", "arch",
+                     "mem_bandwidth_gbs", "llama_cpp_version", "labels_json", "engine_build", "engine_system_info"]
+        model_cols = ["model_id", "name", "quant", "path", "sha256", "file_bytes", "n_params", "bits_per_weight",
+                      "base_sha256", "requantized", "architecture"]
+        now = utc_now()
+        with connect_write(self.path) as con:
+            con.execute("INSERT INTO runs (run_id, started_at, finished_at, status, config_json, lqbench_version,"
+                        " plan_name) VALUES (?, ?, ?, 'finished', ?, ?, 'speed') ON CONFLICT DO NOTHING",
+                        [run["run_id"], run["started_at"], now, json.dumps(run["config"], sort_keys=True),
+                         __version__])
+            con.execute(f"INSERT INTO nodes ({', '.join(node_cols)}, first_seen, last_seen) VALUES "
+                        f"({', '.join('?' for _ in node_cols)}, ?, ?) ON CONFLICT DO NOTHING",
+                        [node.get(c) for c in node_cols] + [now, now])
+            _insert(con, "models", model_cols, [tuple(model.get(c) for c in model_cols)], "ON CONFLICT DO NOTHING")
+            vcols = SpeedRecord.columns()
+            _insert(con, "speed", vcols, [tuple(getattr(v, c) for c in vcols) for v in records],
+                    "ON CONFLICT DO NOTHING")
 
     # --- imported runs (lqbench import) -----------------------------------
     def check_import_models(self, models: list[dict]) -> None:

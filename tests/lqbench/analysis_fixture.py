@@ -4,7 +4,8 @@ Three laptops of different memory bandwidth, two model families at F16/Q8_0/Q4_K
 a greedy spread run, a sampled run (n = 5 per task, for pass@k with k > 1), an every-node run whose
 replicas mostly agree but differ on a few tasks, a chat-style run of two configs that the greedy run
 also has in completion style (code from fences, whole replies and replies with no code), shards with
-load times and perplexity/KLD rows.
+load times and perplexity/KLD rows, and speed-probe repetitions (table `speed`) for two node x config pairs
+(PROBES), whose single-stream tg reaches another share of the roofline than the samples do.
 Pass probabilities fall with bits (2-bit collapses), speeds follow the memory roofline — so the
 queries' answers have a known shape the tests can check. Deterministic for a given seed.
 """
@@ -17,7 +18,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from lqbench.records import PerplexityRecord, SampleRecord, ShardRecord
+from lqbench.records import PerplexityRecord, SampleRecord, ShardRecord, SpeedRecord
 from lqbench.store import ResultStore
 from lqbench.tasks import TaskSpec
 
@@ -37,6 +38,9 @@ ENGINE_BUILDS = {"node-fast": "0.3.16+aaaaaaaaaaaa", "node-mid": "0.3.16+aaaaaaa
                  "node-slow": "0.3.16+bbbbbbbbbbbb"}
 # How much of the roofline each node reaches (cache and thread effects differ per machine).
 ROOFLINE_EFF = {"node-fast": 0.62, "node-mid": 0.70, "node-slow": 0.55}
+
+# Speed probes (lqbench.speed): (node, model, quant) -> the share of the roofline its tg128 reached.
+PROBES = {("node-fast", "tinycoder-1b", "Q4_K_M"): 0.75, ("node-slow", "gemma-3-270m", "Q8_0"): 0.66}
 
 QUANTS = {"F16": 16.0, "Q8_0": 8.5, "Q4_K_M": 4.85, "Q2_K": 3.0}
 # Skill on the logit scale: 2-bit collapses, 4-bit is close to 8-bit.
@@ -256,9 +260,28 @@ def build_fixture_db(path: Path | str, seed: int = 7) -> FixtureInfo:
                 top1_agreement=None if quant == "F16" else 1 - extra * 0.5, base_model_id=base,
                 created_at="2025-06-01 12:30:00"))
     store.write_batch([], [], ppl_rows)
+    store.write_batch([], speeds=_speed_probes(run1, ids, by_id, node_by_id, rng))
     return FixtureInfo(path=Path(path), run_ids=[run1, run2, run3, run4], model_ids=ids, n_tasks=len(tasks),
                        divergent=divergent, chat_configs=tuple(CHAT_SHIFT))
 
+
+
+def _speed_probes(run_id, ids, by_id, node_by_id, rng) -> list[SpeedRecord]:
+    """pp512 and tg128, 5 repetitions each, for every PROBES pair: tg at its roofline share (±1 %)."""
+    rows = []
+    for (node_id, name, quant), share in PROBES.items():
+        model = by_id[ids[(name, quant)]]
+        tg = share * node_by_id[node_id]["mem_bandwidth_gbs"] * 1e9 / model["file_bytes"]
+        for test, n_prompt, n_gen, rate in (("pp512", 512, 0, tg * 10), ("tg128", 0, 128, tg)):
+            for rep in range(5):
+                ts = rate * rng.uniform(0.99, 1.01)
+                ns = int((n_prompt + n_gen) * 1e9 / ts)
+                rows.append(SpeedRecord(run_id=run_id, node_id=node_id, model_id=model["model_id"], test=test,
+                                        n_prompt=n_prompt, n_gen=n_gen, rep=rep, ns=ns, ts=(n_prompt + n_gen) * 1e9 / ns,
+                                        created_at="2025-06-01 12:40:00", replica=node_id, n_batch=512, n_ubatch=512,
+                                        n_threads=node_by_id[node_id]["physical_cores"], n_ctx=2048,
+                                        engine_build=ENGINE_BUILDS[node_id], engine_config="extra_bufts=on"))
+    return rows
 
 
 def add_imported_run(path: Path | str, seed: int = 7) -> str:

@@ -83,3 +83,27 @@ def test_inference_parallel_is_auto_or_a_whole_number(value, ok):
 
 def test_parallel_defaults_to_auto():
     assert plan_from_dict(dict(DEMO_PLAN)).inference["parallel"] == "auto"
+
+def test_speed_section_defaults_and_values():
+    plan = plan_from_dict({"models": [{"spec": "x.gguf"}], "speed": {}})
+    assert plan.speed == {"reps": 5, "n_prompt": [512], "n_gen": [128], "median_prompt": True, "warmup": True}
+    assert plan.raw["speed"] == plan.speed  # stored with the run, so --resume probes the same way
+    plan = plan_from_dict({"models": [{"spec": "x.gguf"}],
+                           "speed": {"reps": 2, "n_prompt": [512, 128], "n_gen": 0, "median_prompt": False}})
+    assert (plan.speed["reps"], plan.speed["n_prompt"], plan.speed["n_gen"]) == (2, [512, 128], [0])
+    assert plan_from_dict({"models": [{"spec": "x.gguf"}]}).speed is None  # no section, no probe
+
+
+@pytest.mark.parametrize("speed, message", [
+    ({"repetitions": 5}, "unknown key 'repetitions' in \\[speed\\]"),
+    ({"reps": 0}, "speed.reps must be > 0"),
+    ({"reps": "5"}, "speed.reps must be int"),
+    ({"n_prompt": -1}, "speed.n_prompt must be a whole number"),
+    ({"n_gen": [128, 1.5]}, "speed.n_gen must be a whole number"),
+    ({"n_prompt": 0, "n_gen": 0}, "nothing to run"),
+    ({"median_prompt": "yes"}, "speed.median_prompt must be bool"),
+    ({"n_prompt": 4096}, "pp4096 needs more than inference.n_ctx = 2048"),
+])
+def test_bad_speed_sections_are_one_clear_error(speed, message):
+    with pytest.raises(LqbenchError, match=message):
+        plan_from_dict({"models": [{"spec": "x.gguf"}], "speed": speed})

@@ -131,10 +131,24 @@ def test_efficiency_recovers_the_roofline_the_fixture_was_built_with(fx, analysi
     eff = analysis_fixture.ROOFLINE_EFF
     samples = raw(fx.path, SAMPLES)
     shards = raw(fx.path, "SELECT * FROM shards")
-    assert len(rows) == len({(s["node_id"], s["name"], s["quant"]) for s in samples})
+    probes = analysis_fixture.PROBES
+    summary = {(p["node_id"], p["test"]): p for p in raw(
+        fx.path, "SELECT v.*, m.name, m.quant FROM speed_summary v JOIN models m USING (model_id)")}
+    # every node x config with samples or a probe (a probe alone, without samples, is a row too)
+    assert len(rows) == len({(s["node_id"], s["name"], s["quant"]) for s in samples} | set(probes))
+    assert sorted((r["node_id"], r["model"], r["quant"]) for r in rows if r["speed_source"] == "probe") == sorted(probes)
     for r in rows:
-        assert r["roofline_fraction"] == pytest.approx(eff[r["node_id"]], rel=0.06)
         mine = [s for s in samples if (s["node_id"], s["name"], s["quant"]) == (r["node_id"], r["model"], r["quant"])]
+        probe = probes.get((r["node_id"], r["model"], r["quant"]))
+        if probe:  # the probe's tg128 and pp512, and the roofline share its tg reached
+            assert r["roofline_fraction"] == pytest.approx(probe, rel=0.02)
+            assert r["gen_tok_s"] == pytest.approx(summary[(r["node_id"], "tg128")]["avg_ts"], abs=0.01)
+            assert r["prompt_tok_s"] == pytest.approx(summary[(r["node_id"], "pp512")]["avg_ts"], abs=0.01)
+            assert r["probe_tests"] == "pp512 tg128" and r["probe_throttled"] is False
+            assert r["n_samples"] == len(mine)
+            continue
+        assert r["speed_source"] == "samples" and r["probe_tests"] is None
+        assert r["roofline_fraction"] == pytest.approx(eff[r["node_id"]], rel=0.06)
         assert r["gen_tok_s"] == pytest.approx(
             sum(s["gen_tokens"] for s in mine) * 1000 / sum(s["gen_ms"] for s in mine), rel=1e-3)
         assert r["prompt_tok_s"] == pytest.approx(
@@ -143,6 +157,30 @@ def test_efficiency_recovers_the_roofline_the_fixture_was_built_with(fx, analysi
                  if sh["node_id"] == r["node_id"] and sh["model_id"] == mine[0]["model_id"]]
         assert r["load_ms"] == pytest.approx(sum(loads) / len(loads), abs=0.1)
         assert r["gen_tok_s"] < r["prompt_tok_s"] and r["ttft_ms_median"] > 0
+
+
+def test_efficiency_leaves_out_samples_decoded_together(fx, tmp_path, analysis_fixture):
+    """Samples decoded with others (n_parallel > 1) are throughput, not speed: only n_parallel = 1 samples
+    count where a config has no probe."""
+    import shutil
+
+    import duckdb
+
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(fx.path, db)
+    key = next(k for k in sorted({(s["node_id"], s["name"], s["quant"]) for s in raw(db, SAMPLES)})
+               if k not in analysis_fixture.PROBES)
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE samples SET n_parallel = 4, gen_ms = gen_ms / 3 WHERE node_id = ? AND rowid % 2 = 0 "
+                "AND model_id = (SELECT model_id FROM models WHERE name = ? AND quant = ?)", list(key))
+    con.close()
+    single = [s for s in raw(db, SAMPLES) if (s["node_id"], s["name"], s["quant"]) == key and s["n_parallel"] == 1]
+    assert 0 < len(single) < len([s for s in raw(db, SAMPLES) if (s["node_id"], s["name"], s["quant"]) == key])
+    for name in ("efficiency_by_node_model_quant", "speed_across_nodes_normalized"):
+        [row] = [r for r in records(db, name) if (r["node_id"], r["model"], r["quant"]) == key]
+        assert row["speed_source"] == "samples"
+        assert row["gen_tok_s"] == pytest.approx(
+            sum(s["gen_tokens"] for s in single) * 1000 / sum(s["gen_ms"] for s in single), rel=1e-3)
 
 
 # ------------------------------------------------------------------ Pareto
@@ -193,11 +231,13 @@ def test_quality_proxy_correlations(fx):
 
 
 # ------------------------------------------------------------------ cross-hardware
-def test_speed_normalized_to_fastest_node(fx):
+def test_speed_normalized_to_fastest_node(fx, analysis_fixture):
     rows = records(fx.path, "speed_across_nodes_normalized")
     by_config = defaultdict(list)
     for r in rows:
         by_config[(r["model"], r["quant"])].append(r)
+    probes = analysis_fixture.PROBES
+    assert {(r["node_id"], r["model"], r["quant"]) for r in rows if r["speed_source"] == "probe"} == set(probes)
     for config, rs in by_config.items():
         fastest = max(r["gen_tok_s"] for r in rs)
         assert max(r["gen_relative"] for r in rs) == 1.0

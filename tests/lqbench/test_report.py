@@ -67,7 +67,9 @@ def test_report_is_self_contained_and_has_every_chart(built):
         "gemma-3-270m", "tinycoder-1b", "tinycoder-1b (chat)"]
     assert sum("point" in c for c, _ in marks["chart-pass-by-bits"]) == 8 + 2
     assert sum("front" in c for c, _ in marks["chart-pareto"]) == 1
-    assert sum("bar" in c for c, _ in marks["chart-speed"]) == 13  # node x config pairs that ran
+    # node x config pairs that ran samples (13) or only a speed probe (1)
+    assert sum("bar" in c for c, _ in marks["chart-speed"]) == 14
+    assert "2 node × config pair(s) from the speed probe" in html and "12 from sample timings" in html
     assert {s for _, s in marks["chart-failures"]} >= {"pass", "syntax_error", "assertion_failure"}
     assert sum("point" in c for c, _ in marks["chart-ppl"]) == 8 + 2
     # both styles side by side: a bar per style for the configs that ran in both, one for the rest
