@@ -111,20 +111,24 @@ def _summary_cards(data: _Data, p1: list[dict], eff: list[dict], run_id: str | N
         # imported samples were generated elsewhere: their pseudo-node is no laptop of ours
         " count(DISTINCT node_id) FILTER (WHERE run_id NOT IN (SELECT run_id FROM imports)) AS nodes,"
         " count(DISTINCT suite || '/' || task_id) AS tasks, count(DISTINCT run_id) AS runs,"
-        f" coalesce(sum(wall_ms), 0) / 3.6e6 AS hours FROM samples {where}", params).records()[0]
+        # batched samples overlap in time, so compute is the nodes' time in finished shards, not summed walls
+        f" (SELECT coalesce(sum(epoch(finished_at) - epoch(started_at)), 0) / 3600.0 FROM shards"
+        f"  WHERE status = 'finished' {'AND run_id = $r' if run_id else ''}) AS hours FROM samples {where}",
+        params).records()[0]
     cards = [
         ("samples", f"{totals['n']:,}", f"{totals['tasks']} tasks · {totals['runs']} run(s)"),
         ("configs", str(totals["configs"]), "model × quant files"),
         ("nodes", str(totals["nodes"]), "laptops that ran samples"),
-        ("compute", f"{totals['hours']:.2f} h", "summed generation wall time"),
+        ("compute", f"{totals['hours']:.2f} h", "node time in finished shards"),
     ]
     if p1:
         # imported models have no file size (no GGUF here)
         best = max(p1, key=lambda r: (r["pass_at_1"], -(r["file_mb"] or 0)))
         imported = " (imported)" if str(best.get("origin") or "").startswith("imported") else ""
         cards.append(("best pass@1", charts.pct(best["pass_at_1"]), _label(best) + imported))
+    eff = [r for r in eff if r["gen_tok_s"] is not None]  # batched samples alone give no single-stream speed
     if eff:
-        fast = max(eff, key=lambda r: r["gen_tok_s"] or 0)
+        fast = max(eff, key=lambda r: r["gen_tok_s"])
         cards.append(("fastest decode", f"{fast['gen_tok_s']:.0f} tok/s", f"{_label(fast)} on {fast['node']}"))
     html = "".join(f'<div class="card"><div class="card-k">{_t(k)}</div><div class="card-v">{_t(v)}</div>'
                    f'<div class="card-s">{_t(s)}</div></div>' for k, v, s in cards)
