@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence
 
+import numpy as np
+
 from lqbench.generation import Completion, ContextOverflow, ReplyText, SamplingParams
 
 # llama-cpp-python's Llama keeps this many recent tokens for its repetition penalty.
@@ -93,6 +95,13 @@ class _Slot:
     @property
     def prefilling(self) -> bool:
         return self.n_fed < len(self.prompt)
+
+
+def _plain_greedy(params: SamplingParams) -> bool:
+    """Greedy with no repetition penalty: the chain would only take the highest logit. numpy finds it in
+    the logits in place; llama.cpp's sampler first copies the whole vocabulary (262k entries for Gemma 3)
+    into candidates. Measured on 16 samples at 8 sequences: 2.4 s of sampling became 0.3 s."""
+    return params.temperature == 0 and params.repeat_penalty == 1.0
 
 
 def sampler_chain(params: SamplingParams, n_vocab: int):
@@ -162,6 +171,9 @@ class BatchedGenerator:
         """Put this step's tokens in the batch: every generating sequence's next token, then
         prompt tokens while there is room. Returns (slot, batch index of its logits or None, prefill)."""
         n, plan = 0, []
+        # In sequence order: llama.cpp splits a batch whose sequences come out of order into more
+        # work (measured here: 4 generating sequences as 1,2,3,0 took 73 ms a step, as 0,1,2,3 53 ms).
+        slots = sorted(slots, key=lambda s: s.seq)
         prefilling = [s for s in slots if s.prefilling]
         generating = [s for s in slots if not s.prefilling]
         if prefilling and not self.mixed:
@@ -193,10 +205,12 @@ class BatchedGenerator:
         self._ll.llama_memory_seq_rm(self._memory, seq, -1, -1)  # nothing of the last sample stays
         return _Slot(seq=seq, request=request, prompt=tokens,
                      reply=ReplyText(self.llm, self._vocab, request.stop, min(request.params.max_tokens, room)),
-                     sampler=sampler_chain(request.params, self._n_vocab), t_start=time.perf_counter())
+                     sampler=None if _plain_greedy(request.params) else sampler_chain(request.params, self._n_vocab),
+                     t_start=time.perf_counter())
 
     def _end(self, slot: _Slot, reason: str) -> Completion:
-        self._ll.llama_sampler_free(slot.sampler)
+        if slot.sampler is not None:
+            self._ll.llama_sampler_free(slot.sampler)
         text, finish, sampled = slot.reply.finish(reason)
         return Completion(text=text, prompt_tokens=len(slot.prompt), gen_tokens=slot.gen_tokens,
                           prompt_ms=slot.prompt_ms, gen_ms=slot.gen_ms, ttft_ms=slot.ttft_ms,
@@ -239,7 +253,11 @@ class BatchedGenerator:
                         slot.gen_tokens += 1
                     if index is None:
                         continue  # more of its prompt to go
-                    token = ll.llama_sampler_sample(slot.sampler, self.ctx, index)
+                    if slot.sampler is None:  # plain greedy: the first highest logit, as llama.cpp's greedy sampler
+                        token = int(np.ctypeslib.as_array(ll.llama_get_logits_ith(self.ctx, index),
+                                                          shape=(self._n_vocab,)).argmax())
+                    else:
+                        token = ll.llama_sampler_sample(slot.sampler, self.ctx, index)
                     if slot.reply.sampled == 0:
                         slot.ttft_ms = (now - slot.t_start) * 1e3
                     finish = slot.reply.push(token)
@@ -251,7 +269,8 @@ class BatchedGenerator:
                         slot.next_token = token
         finally:
             for slot in slots.values():
-                ll.llama_sampler_free(slot.sampler)
+                if slot.sampler is not None:
+                    ll.llama_sampler_free(slot.sampler)
                 ll.llama_memory_seq_rm(self._memory, slot.seq, -1, -1)
 
     def close(self) -> None:

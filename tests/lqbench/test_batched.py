@@ -153,7 +153,8 @@ def tasks():
 def test_one_sequence_batched_is_exactly_the_one_at_a_time_path(gen, tasks):
     # The batched loop with one slot decodes the same batches as Llama.generate: same sampler chain,
     # same stop rules, so the same text, token counts and finish reasons; greedy and seeded.
-    params = [SamplingParams(max_tokens=24), SamplingParams(temperature=0.8, top_k=40, top_p=0.95, max_tokens=24, seed=5)]
+    params = [SamplingParams(max_tokens=24), SamplingParams(temperature=0.8, top_k=40, top_p=0.95, max_tokens=24, seed=5),
+              SamplingParams(max_tokens=24, repeat_penalty=1.3)]  # greedy through numpy, and through the chains
     requests = [Request((t.task_id, i), t.prompt, p, list(t.stop_tokens)) for t in tasks[:2] for i, p in enumerate(params)]
     alone = {r.key: gen.generate(r.prompt, r.params, r.stop) for r in requests}
     with BatchedGenerator(gen, 1) as batched:
