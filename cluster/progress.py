@@ -68,7 +68,7 @@ class RunProgress:
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False, show_edge=False)
-        for col in ("node", "state", "shards done", "samples", "current model", "gen tok/s"):
+        for col in ("node", "state", "shards done", "samples", "current model", "tok/s per seq"):
             table.add_column(col)
         for v in self.nodes.values():
             table.add_row(v.name, v.state, str(v.shards_done), str(v.samples), v.current, f"{v.tok_s:.1f}")
@@ -107,7 +107,7 @@ class RunProgress:
         v = self.node(name)
         v.shards_done += 1
         self._line(f"{name}: shard of {v.current} done ({v.shards_done} shards, {v.samples} samples, "
-                   f"{v.tok_s:.1f} gen tok/s)")
+                   f"{v.tok_s:.1f} tok/s per sequence)")
         v.current = "idle"
         self._refresh()
 

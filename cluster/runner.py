@@ -361,14 +361,31 @@ def _say(console, line: str) -> None:
 
 
 SUMMARY_SQL = """
-SELECT m.name, m.quant || CASE WHEN s.prompt_style = 'completion' THEN '' ELSE ' ' || s.prompt_style END AS quant,
-       count(*) AS samples, avg(s.passed::INT) AS pass_at_1,
-       sum(s.gen_tokens) / nullif(sum(s.gen_ms), 0) * 1000 AS gen_tok_s,
-       max(s.peak_rss_mb) AS peak_rss_mb, any_value(m.file_bytes) / 2^20 AS file_mb,
-       any_value(m.bits_per_weight) AS bpw
-FROM samples s JOIN models m USING (model_id)
-WHERE s.run_id = ?
-GROUP BY m.name, m.quant, s.prompt_style ORDER BY m.name, bpw DESC NULLS LAST, m.quant, s.prompt_style
+WITH probe AS (   -- the speed probe (lqbench.speed): single stream, llama-bench's meaning; mean over nodes
+    SELECT model_id, avg(tg_ts) AS tg_ts, avg(tg_sd) AS tg_sd, any_value(tg_test) AS tg_test, avg(pp_ts) AS pp_ts,
+           any_value(pp_test) AS pp_test
+    FROM probe_speed WHERE run_id = $run GROUP BY model_id
+), ppl AS (
+    SELECT model_id, avg(ppl) AS ppl, avg(kld_mean) AS kld FROM perplexity WHERE run_id = $run GROUP BY model_id
+), made AS (
+    SELECT s.model_id, s.prompt_style, count(*) AS samples, avg(s.passed::INT) AS pass_at_1,
+           -- without a probe, only samples decoded one at a time say a single stream's speed
+           sum(s.gen_tokens) FILTER (WHERE s.n_parallel = 1) / nullif(sum(s.gen_ms) FILTER (WHERE s.n_parallel = 1), 0)
+               * 1000 AS sample_tg_ts,
+           max(s.n_parallel) AS n_parallel, max(s.peak_rss_mb) AS peak_rss_mb
+    FROM samples s WHERE s.run_id = $run GROUP BY ALL
+)
+SELECT m.name, m.quant || CASE WHEN coalesce(d.prompt_style, 'completion') = 'completion' THEN ''
+                               ELSE ' ' || d.prompt_style END AS quant,
+       coalesce(d.samples, 0) AS samples, d.pass_at_1,
+       coalesce(p.tg_ts, d.sample_tg_ts) AS tg_ts, CASE WHEN p.tg_ts IS NOT NULL THEN p.tg_sd END AS tg_sd,
+       CASE WHEN p.tg_ts IS NOT NULL THEN p.tg_test WHEN d.sample_tg_ts IS NOT NULL THEN 'samples' END AS tg_source,
+       p.pp_ts, p.pp_test, d.n_parallel, d.peak_rss_mb, m.file_bytes / 2^20 AS file_mb, m.bits_per_weight AS bpw,
+       x.ppl, x.kld
+FROM models m
+LEFT JOIN made d USING (model_id) LEFT JOIN probe p USING (model_id) LEFT JOIN ppl x USING (model_id)
+WHERE d.model_id IS NOT NULL OR p.model_id IS NOT NULL OR x.model_id IS NOT NULL
+ORDER BY m.name, bpw DESC NULLS LAST, m.quant, d.prompt_style
 """
 
 
@@ -387,21 +404,47 @@ def summary_rows(db: Path, run_id: str) -> list[tuple]:
     if not Path(db).exists():
         return []
     with connect_read_only(db) as con:
-        return con.execute(SUMMARY_SQL, [run_id]).fetchall()
+        return con.execute(SUMMARY_SQL, {"run": run_id}).fetchall()
 
 
 def print_summary(summary: RunSummary, db: Path, console) -> None:
     from rich.table import Table
 
+    from rich import box
+
     table = Table(title=f"run {summary.run_id}: {summary.status}, {summary.samples_written} new samples "
-                        f"in {summary.seconds:.0f} s")
-    for col in ("model", "quant", "samples", "pass@1", "gen tok/s", "peak RSS MB", "file MB", "bpw"):
+                        f"in {summary.seconds:.0f} s", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    rows = summary.rows
+    probed = any(r[7] is not None for r in rows)  # a pp test: the probe ran
+    measured_ppl = any(r[13] is not None for r in rows)
+    columns = ["model", "quant", "n", "pass@1", "tg t/s", *(["pp t/s"] if probed else []), "seqs",
+               "RSS MB", "bpw", *(["PPL", "KLD"] if measured_ppl else [])]
+    for col in columns:
         table.add_column(col, justify="left" if col in ("model", "quant") else "right",
                          overflow="fold" if col == "model" else "ellipsis")  # wrap names, never cut them
-    for name, quant, n, p1, tok_s, rss, mb, bpw in summary.rows:
-        table.add_row(name, quant, str(n), f"{p1:.3f}", f"{tok_s or 0:.1f}", f"{rss or 0:.0f}", f"{mb or 0:.0f}",
-                      f"{bpw:.2f}" if bpw else "-")
+    sources = set()
+    for (name, quant, n, p1, tg, tg_sd, tg_source, pp, pp_test, n_par, rss, mb, bpw, ppl, kld) in rows:
+        sources.add(tg_source)
+        cells = [name, quant, str(n), f"{p1:.3f}" if p1 is not None else "-",
+                 "-" if tg is None else f"{tg:.1f}" + (f"±{tg_sd:.1f}" if tg_sd is not None else "")]
+        if probed:
+            cells.append(f"{pp:.0f}" if pp is not None else "-")
+        cells += [str(n_par or "-"), f"{rss or 0:.0f}", f"{bpw:.2f}" if bpw else "-"]
+        if measured_ppl:
+            cells += [f"{ppl:.2f}" if ppl is not None else "-", f"{kld:.3f}" if kld is not None else "-"]
+        table.add_row(*cells)
     console.print(table)
+    if rows:
+        legend = []
+        if probed:
+            tests = sorted({r[6] for r in rows if r[6] not in (None, "samples")} | {r[8] for r in rows if r[8]})
+            legend.append(f"tg, pp: the speed probe ({', '.join(tests)}), t/s mean ± sd over its repetitions")
+        if "samples" in sources:
+            legend.append("tg without a probe: samples decoded one at a time")
+        legend.append("n: samples; seqs: samples decoded together")
+        if measured_ppl:
+            legend.append("PPL, KLD: perplexity and KL divergence from the base on the Lua corpus")
+        console.print("; ".join(legend))
     if summary.lost_nodes:
         console.print(f"nodes lost during the run (their unfinished work ran elsewhere): {', '.join(summary.lost_nodes)}")
     for line in summary.engine_failures:

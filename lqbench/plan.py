@@ -21,7 +21,9 @@ PLACEMENTS = ("spread", "every-node")
 DEMO_PLAN: dict = {
     "name": "demo",
     "placement": "spread",
-    "shard_size": 8,
+    # One shard per quant: a laptop decoding 8 samples together refills a slot the moment one ends,
+    # which only pays while the shard has tasks left to hand out.
+    "shard_size": 20,
     "models": [{"spec": "demo:gemma-3-270m", "quants": ["q2_k", "q4_k_m", "q8_0"]}],
     # Easy tasks: a 270M model has a chance there, so the demo's numbers are not all zero.
     "suites": [{"name": "lqbench-lua", "limit": 20, "difficulties": ["easy"]}],
@@ -29,7 +31,11 @@ DEMO_PLAN: dict = {
     # 60 samples x 256 tokens at ~50 tok/s on 2 cores stays well inside 10 minutes.
     "sampling": {"temperature": 0.0, "max_tokens": 256, "n": 1, "seed": 1234},
     "scoring": {"timeout_s": 5.0, "memory_mb": 256, "lua": "5.4"},
-    "inference": {"n_ctx": 2048},
+    "inference": {"n_ctx": 2048, "parallel": "auto"},
+    # Speed as a user at the keyboard gets it (one stream, llama-bench's pp512/tg128), 3 repetitions.
+    "speed": {"reps": 3},
+    # A 270M base model passes few tasks at any quant; its distributions show what each quant changes.
+    "perplexity": {"corpus": "lqbench-lua", "base": "highest", "n_ctx": 512, "max_tokens": 2048},
 }
 
 _TOP_KEYS = {"name", "placement", "shard_size", "models", "suites", "sampling", "scoring", "inference", "perplexity",

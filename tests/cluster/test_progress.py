@@ -13,7 +13,7 @@ def test_plain_lines_when_stdout_is_not_a_terminal(capsys):
         view.lost("laptop-b")
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
-    assert lines[0].endswith("3/5 samples; laptop-a: shard of gemma q4_k_m done (1 shards, 2 samples, 50.0 gen tok/s)")
+    assert lines[0].endswith("3/5 samples; laptop-a: shard of gemma q4_k_m done (1 shards, 2 samples, 50.0 tok/s per sequence)")
     assert lines[0].startswith("[0:00] ")
     assert lines[1].endswith("3/5 samples; laptop-b: lost")
 
