@@ -16,6 +16,9 @@
 -- to each reference config's size (n_params x bits_per_weight / 8 below). It also assumes the reference models
 -- write as many tokens per sample as the models measured here, and ignores model load (18 loads per node) and
 -- shipping time. Prompt processing is compute-bound, so small-model measurements understate big-model prompts.
+-- A sample decoded with n_parallel - 1 others (batched decoding) shared its wall time with them: its share,
+-- wall_ms / n_parallel, is what it cost. That is exact while every slot is busy and understates the cost at a
+-- shard's tail, when fewer sequences are left than slots.
 WITH reference(config, n_params, bits_per_weight) AS (
     VALUES ('CodeQwen1.5-7B-Chat Q2_K', 7.25e9, 3.35), ('CodeQwen1.5-7B-Chat Q4_K_M', 7.25e9, 4.85),
            ('CodeQwen1.5-7B-Chat Q8_0', 7.25e9, 8.5),
@@ -33,8 +36,9 @@ matrix AS (
 measured AS (
     SELECT s.node_id,
            count(*)                                                                      AS n_samples,
-           avg((s.wall_ms + coalesce(s.score_ms, 0)) / 1000.0)                           AS s_per_sample,
-           avg((s.wall_ms + coalesce(s.score_ms, 0)) / 1000.0 / m.file_bytes)            AS s_per_byte
+           avg((s.wall_ms / coalesce(s.n_parallel, 1) + coalesce(s.score_ms, 0)) / 1000.0) AS s_per_sample,
+           avg((s.wall_ms / coalesce(s.n_parallel, 1) + coalesce(s.score_ms, 0)) / 1000.0 / m.file_bytes)
+                                                                                         AS s_per_byte
     FROM samples s
     JOIN models m USING (model_id)
     WHERE m.file_bytes > 0 AND s.wall_ms > 0 AND ($run_id IS NULL OR s.run_id = $run_id)

@@ -12,6 +12,9 @@ def test_demo_plan_is_valid_and_greedy():
     assert plan.sampling["top_k"] == 1 and plan.sampling["temperature"] == 0.0
     assert {q for m in plan.models for q in m.quants} >= {"q2_k", "q4_k_m", "q8_0"}
     assert plan.raw["suites"][0]["name"] == "lqbench-lua"
+    # batched, with the probe for speed and a perplexity ladder for what quantization does (issue #13)
+    assert plan.inference["parallel"] == "auto" and plan.shard_size >= 2 * 8
+    assert plan.speed["reps"] == 3 and plan.perplexity["max_tokens"] == 2048
 
 
 def test_limit_caps_every_suite():
