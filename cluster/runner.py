@@ -408,9 +408,8 @@ def summary_rows(db: Path, run_id: str) -> list[tuple]:
 
 
 def print_summary(summary: RunSummary, db: Path, console) -> None:
-    from rich.table import Table
-
     from rich import box
+    from rich.table import Table
 
     table = Table(title=f"run {summary.run_id}: {summary.status}, {summary.samples_written} new samples "
                         f"in {summary.seconds:.0f} s", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
