@@ -38,9 +38,14 @@ from lqbench.generation import Completion, ContextOverflow, ReplyText, SamplingP
 
 # llama-cpp-python's Llama keeps this many recent tokens for its repetition penalty.
 PENALTY_LAST_N = 64
-# `parallel = "auto"`: at most this many sequences (bench/bench_batched.py: the gain flattens
-# beyond it on a 2-core laptop, and every sequence costs a full KV cache), and the KV caches
-# together take at most this share of the memory available when the model is loaded.
+# `parallel = "auto"`: AUTO_PER_THREAD sequences per thread the engine uses, at most AUTO_MAX, and
+# the KV caches together at most AUTO_MEMORY_SHARE of the memory available when the model loads.
+# A step of N sequences turns compute-bound as N grows, sooner with fewer cores. Measured with
+# bench/bench_batched.py on 2 threads (demo model, 60 tasks, 256 tokens, `lqbench run` end to end):
+# samples per hour x1.42 at N=2, x2.24 at N=4, x2.09 at N=8; decode steps alone: 16 sequences cost
+# 2.2x a step of 8. Other core counts are not measured; the cap keeps a big laptop from paying a
+# full KV cache per sequence for gains this project has not seen.
+AUTO_PER_THREAD = 2
 AUTO_MAX = 8
 AUTO_MEMORY_SHARE = 0.5
 _KV_LINE = re.compile(r"KV buffer size\s*=\s*([0-9.]+)\s*MiB")
@@ -52,11 +57,16 @@ def kv_mib(load_log: str) -> float | None:
     return sum(sizes) if sizes else None
 
 
+def auto_cap(n_threads: int) -> int:
+    return max(1, min(AUTO_MAX, AUTO_PER_THREAD * int(n_threads)))
+
+
 def choose_parallel(kv_mib_per_sequence: float | None, available_mib: float | None,
                     cap: int = AUTO_MAX) -> tuple[int, str]:
-    """`parallel = "auto"` on this node for this model file: as many sequences as fit, up to `cap`.
-    Both inputs are measured where the model was loaded: llama.cpp's own report of one sequence's
-    KV cache at the plan's n_ctx, and the memory available then. (n, why)."""
+    """`parallel = "auto"` on this node for this model file: as many sequences as fit, up to `cap`
+    (`auto_cap` of the engine's threads). Both other inputs are measured where the model was loaded:
+    llama.cpp's own report of one sequence's KV cache at the plan's n_ctx, and the memory available
+    then. (n, why)."""
     if not kv_mib_per_sequence or available_mib is None:
         return 1, "auto: KV cache size or free memory unknown, so one sequence at a time"
     fit = int(AUTO_MEMORY_SHARE * available_mib // kv_mib_per_sequence)

@@ -143,7 +143,8 @@ class _Engine:
                                             n_ctx=n_ctx if n_parallel <= 1 else min(n_ctx, 256),
                                             n_batch=n_batch, config=self.config)
             if n_parallel == 0:
-                n_parallel, why = batched.choose_parallel(batched.kv_mib("".join(log)), _available_mib())
+                n_parallel, why = batched.choose_parallel(batched.kv_mib("".join(log)), _available_mib(),
+                                                          cap=batched.auto_cap(self.generator.n_threads))
             if n_parallel > 1:
                 self.batched = batched.BatchedGenerator(self.generator, n_parallel, n_ctx=n_ctx, n_batch=n_batch)
         return {"load_ms": (time.perf_counter() - t0) * 1e3, "buffer_types": parse_buffer_types("".join(log)),

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from lqbench.batched import AUTO_MAX, BatchedGenerator, Request, choose_parallel, kv_mib
+from lqbench.batched import AUTO_MAX, BatchedGenerator, Request, auto_cap, choose_parallel, kv_mib
 from lqbench.engine import EngineConfig, EngineFailure
 from lqbench.engine_process import EngineProcess, IsolatedGenerator
 from lqbench.generation import Completion, ContextOverflow, FakeGenerator, LlamaGenerator, SamplingParams
@@ -31,6 +31,8 @@ def test_auto_parallel_fits_memory_and_stops_at_the_cap():
     assert choose_parallel(1024.0, 9_000.0)[0] == 4
     assert choose_parallel(None, 9_000.0) == (1, "auto: KV cache size or free memory unknown, so one sequence at a time")
     assert choose_parallel(30.0, None)[0] == 1
+    assert choose_parallel(30.0, 20_000.0, cap=auto_cap(2))[0] == 4  # two threads: four sequences
+    assert [auto_cap(t) for t in (1, 2, 3, 4, 16)] == [2, 4, 6, 8, 8]
 
 
 class _BatchedFake(FakeGenerator):
@@ -192,7 +194,7 @@ def test_continuous_batching_ends_every_request_by_its_own_rules(gen, tasks):
 def test_engine_process_batches_and_chooses_n_itself(demo_path, tasks):
     with EngineProcess(node_name="t") as engine:
         engine.load(demo_path, EngineConfig(), n_threads=2, n_ctx=512, n_parallel=0)
-        assert 1 <= engine.n_parallel <= AUTO_MAX and engine.load_info["parallel_why"].startswith("auto:")
+        assert 1 <= engine.n_parallel <= auto_cap(2) and engine.load_info["parallel_why"].startswith("auto:")
         engine.load(demo_path, EngineConfig(), n_threads=2, n_ctx=512, n_parallel=3)
         assert engine.n_parallel == 3
         requests = [{"key": t.task_id, "prompt": t.prompt, "params": SamplingParams(max_tokens=6).to_dict(),
