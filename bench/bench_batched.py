@@ -58,16 +58,11 @@ parallel = {n_parallel}
 """
 
 
-def _sql(db: Path, sql: str, params=None):
-    import duckdb
+def _sql(db: Path, sql: str, params=None) -> list[dict]:
+    from lqbench.querying import run_query
 
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        cur = con.execute(sql, params or [])
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
-    finally:
-        con.close()
+    cols, rows = run_query(db, sql, params)
+    return [dict(zip(cols, r)) for r in rows]
 
 
 def run_product(n: int, args, db: Path, workdir: Path) -> dict:
@@ -79,14 +74,14 @@ def run_product(n: int, args, db: Path, workdir: Path) -> dict:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"lqbench run (parallel {n}) failed: {proc.stderr.strip()[-500:]}")
-    run = _sql(db, "SELECT run_id FROM runs WHERE plan_name = ? ORDER BY started_at DESC LIMIT 1",
-               [f"bench-batched-{n}"])[0]["run_id"]
+    run = _sql(db, "SELECT run_id FROM runs WHERE plan_name = $plan ORDER BY started_at DESC LIMIT 1",
+               {"plan": f"bench-batched-{n}"})[0]["run_id"]
     row = _sql(db, """
         SELECT count(*) AS samples, sum(gen_tokens) AS gen_tokens, sum(gen_ms) AS gen_ms,
                avg(passed::INT) AS pass_at_1, min(n_parallel) AS n_min, max(n_parallel) AS n_max
-        FROM samples WHERE run_id = ?""", [run])[0]
+        FROM samples WHERE run_id = $run""", {"run": run})[0]
     phase = _sql(db, "SELECT epoch(max(finished_at)) - epoch(min(started_at)) AS s FROM shards "
-                     "WHERE run_id = ? AND status = 'finished'", [run])[0]["s"]
+                     "WHERE run_id = $run AND status = 'finished'", {"run": run})[0]["s"]
     return {"n": n, "run": run, "wall_s": wall, "phase_s": phase, **row}
 
 

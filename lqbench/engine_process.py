@@ -49,6 +49,10 @@ def _last_words(stderr_text: str) -> str:
     return ""
 
 
+# What an operation is called in a failure's cause: batched decoding is generation like any other.
+_WORDS = {"batch_open": "generate", "batch_next": "generate", "batch_close": "generate"}
+
+
 def _as_exception(name: str, message: str) -> Exception:
     """The engine's report of an ordinary error (type name, message) as an exception here."""
     if name == "ContextOverflow":
@@ -120,7 +124,7 @@ class EngineProcess:
             reply = self._replies.get(timeout=timeout_s)
         except queue.Empty:
             self._kill()
-            raise EngineFailure("hung", f"no reply to {op} in {timeout_s:.0f} s", self.config) from None
+            raise EngineFailure("hung", f"no reply to {_WORDS.get(op, op)} in {timeout_s:.0f} s", self.config) from None
         if reply is None:
             try:
                 code = self._proc.wait(timeout=10)
@@ -130,7 +134,7 @@ class EngineProcess:
             hint = _last_words(self._stderr_text())
             self._forget()
             reason = describe_exit(code if code is not None else -9) + (f" ({hint})" if hint else "")
-            raise EngineFailure("crashed", f"{reason} during {op}", self.config)
+            raise EngineFailure("crashed", f"{reason} during {_WORDS.get(op, op)}", self.config)
         if reply[0] == "ok":
             return reply[1]
         raise _as_exception(reply[1], reply[2])

@@ -21,6 +21,22 @@ def shared_model_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("model_cache")
 
 
+@pytest.fixture(scope="session")
+def demo_gguf(shared_model_cache):
+    """Path of the demo model's GGUF (Q4_K_M) in the session's model cache, made once."""
+    from lqbench.models import resolve_model
+
+    old = os.environ.get("LQBENCH_MODEL_CACHE")
+    os.environ["LQBENCH_MODEL_CACHE"] = str(shared_model_cache)
+    try:
+        return resolve_model("demo:gemma-3-270m").path
+    finally:
+        if old is None:
+            os.environ.pop("LQBENCH_MODEL_CACHE")
+        else:
+            os.environ["LQBENCH_MODEL_CACHE"] = old
+
+
 @pytest.fixture(autouse=True)
 def lqbench_home(tmp_path, monkeypatch, shared_model_cache):
     home = tmp_path / "lqbench_home"

@@ -1,8 +1,6 @@
 """Batched decoding (lqbench.batched): the real generator on the demo model, the engine process's
 batch protocol, and run_shard over a batched generator."""
 
-import os
-
 import pytest
 
 from lqbench.batched import AUTO_MAX, BatchedGenerator, Request, auto_cap, choose_parallel, kv_mib
@@ -126,25 +124,9 @@ def test_one_at_a_time_is_todays_path_with_n_parallel_1():
 
 
 @pytest.fixture(scope="module")
-def demo_path(shared_model_cache):
-    from lqbench.models import resolve_model
-
-    old = os.environ.get("LQBENCH_MODEL_CACHE")
-    os.environ["LQBENCH_MODEL_CACHE"] = str(shared_model_cache)
-    try:
-        return resolve_model("demo:gemma-3-270m").path
-    finally:
-        if old is None:
-            os.environ.pop("LQBENCH_MODEL_CACHE")
-        else:
-            os.environ["LQBENCH_MODEL_CACHE"] = old
-
-
-@pytest.fixture(scope="module")
-def gen(demo_path):
-    g = LlamaGenerator(demo_path, n_threads=2, n_ctx=512)
-    yield g
-    g.close()
+def gen(demo_gguf):
+    with LlamaGenerator(demo_gguf, n_threads=2, n_ctx=512) as g:
+        yield g
 
 
 @pytest.fixture(scope="module")
@@ -191,11 +173,11 @@ def test_continuous_batching_ends_every_request_by_its_own_rules(gen, tasks):
     assert order.index(0) < order.index(3)
 
 
-def test_engine_process_batches_and_chooses_n_itself(demo_path, tasks):
+def test_engine_process_batches_and_chooses_n_itself(demo_gguf, tasks):
     with EngineProcess(node_name="t") as engine:
-        engine.load(demo_path, EngineConfig(), n_threads=2, n_ctx=512, n_parallel=0)
+        engine.load(demo_gguf, EngineConfig(), n_threads=2, n_ctx=512, n_parallel=0)
         assert 1 <= engine.n_parallel <= auto_cap(2) and engine.load_info["parallel_why"].startswith("auto:")
-        engine.load(demo_path, EngineConfig(), n_threads=2, n_ctx=512, n_parallel=3)
+        engine.load(demo_gguf, EngineConfig(), n_threads=2, n_ctx=512, n_parallel=3)
         assert engine.n_parallel == 3
         requests = [{"key": t.task_id, "prompt": t.prompt, "params": SamplingParams(max_tokens=6).to_dict(),
                      "stop": list(t.stop_tokens), "special": False, "add_bos": True} for t in tasks]
@@ -209,10 +191,10 @@ def test_engine_process_batches_and_chooses_n_itself(demo_path, tasks):
         assert len(dict(engine.generate_many(requests[:2]))) == 2
 
 
-def test_a_crash_in_a_batched_step_is_an_engine_failure(demo_path, tasks, monkeypatch):
+def test_a_crash_in_a_batched_step_is_an_engine_failure(demo_gguf, tasks, monkeypatch):
     monkeypatch.setenv("LQBENCH_TEST_ENGINE_FAULT", "t:crash")
     with EngineProcess(node_name="t") as engine:
-        engine.load(demo_path, EngineConfig(), n_threads=2, n_ctx=512, n_parallel=2)
+        engine.load(demo_gguf, EngineConfig(), n_threads=2, n_ctx=512, n_parallel=2)
         requests = [{"key": 0, "prompt": tasks[0].prompt, "params": SamplingParams(max_tokens=4).to_dict(),
                      "stop": [], "special": False, "add_bos": True}]
         with pytest.raises(EngineFailure) as failure:

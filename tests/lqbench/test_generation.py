@@ -65,20 +65,8 @@ def test_fake_generator_responses_stops_and_limits():
 
 
 @pytest.fixture(scope="module")
-def demo_path(tmp_path_factory, shared_model_cache):
-    import os
-
-    from lqbench.models import resolve_model
-
-    old = os.environ.get("LQBENCH_MODEL_CACHE")
-    os.environ["LQBENCH_MODEL_CACHE"] = str(shared_model_cache)
-    try:
-        return resolve_model("demo:gemma-3-270m").path
-    finally:
-        if old is None:
-            os.environ.pop("LQBENCH_MODEL_CACHE")
-        else:
-            os.environ["LQBENCH_MODEL_CACHE"] = old
+def demo_path(demo_gguf):
+    return demo_gguf
 
 
 @pytest.fixture(scope="module")
