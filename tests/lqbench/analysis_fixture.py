@@ -320,3 +320,37 @@ def add_imported_run(path: Path | str, seed: int = 7) -> str:
         files=[{"run_id": run_id, "path": "/published", "sha256": "2e" * 32, "bytes": 1000,
                 "format": "multipl-e-results", "n_programs": len(samples)}])
     return run_id
+
+
+def add_batched_rerun(path: Path | str) -> str:
+    """Add a rerun of run-greedy's tinycoder-1b Q4_K_M samples made with batched decoding (n_parallel = 4):
+    every fourth completion comes out different, and the first two of those flip their verdict. Returns
+    its run_id."""
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        cols = SampleRecord.columns()
+        rows = con.execute(
+            f"SELECT {', '.join('s.' + c for c in cols)} FROM samples s JOIN models m USING (model_id)"
+            " WHERE s.run_id = 'run-greedy' AND m.name = 'tinycoder-1b' AND m.quant = 'Q4_K_M'"
+            " ORDER BY s.suite, s.task_id").fetchall()
+    finally:
+        con.close()
+    run_id = "run-batched"
+    store = ResultStore(path)
+    store.begin_run(run_id, {"plan": "fixture-greedy", "inference": {"parallel": 4}}, "fixture-greedy")
+    samples, changed = [], 0
+    for i, row in enumerate(rows):
+        s = SampleRecord(**dict(zip(cols, row)))
+        s.run_id, s.n_parallel, s.created_at = run_id, 4, str(s.created_at)
+        if i % 4 == 0:
+            s.completion += " -- a near-tie went the other way"
+            if changed < 2:
+                s.passed = not s.passed
+                s.status = "pass" if s.passed else "assertion_failure"
+            changed += 1
+        samples.append(s)
+    store.write_batch(samples, [])
+    store.finish_run(run_id, "finished")
+    return run_id

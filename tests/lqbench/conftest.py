@@ -27,10 +27,12 @@ def analysis_db(analysis_fixture, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def analysis_db_with_import(analysis_fixture, tmp_path_factory):
-    """The synthetic results file plus an imported run (lqbench import); only ever read."""
+    """The synthetic results file plus an imported run (lqbench import) and a batched rerun of one config
+    (tests of parallel_agreement); only ever read."""
     path = tmp_path_factory.mktemp("analysis_fixture_import") / "fixture.duckdb"
     info = analysis_fixture.build_fixture_db(path)
     analysis_fixture.add_imported_run(path)
+    analysis_fixture.add_batched_rerun(path)
     return info
 
 

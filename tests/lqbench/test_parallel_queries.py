@@ -66,3 +66,12 @@ def test_the_report_states_the_agreement_in_its_provenance(db, tmp_path):
     assert "4 sequences vs one: 2 of 5 completions byte-identical (40.0 %), 2 verdicts flipped (40.0 %)" in provenance
     only_batched = build_report(db, tmp_path / "o.html", run_id="other").path.read_text()
     assert "holds no sample made both one at a time and batched" in only_batched
+
+
+def test_the_batched_rerun_of_the_analysis_fixture(analysis_db_with_import):
+    cols, rows = run_query(analysis_db_with_import.path, "parallel_agreement")
+    (r,) = [dict(zip(cols, x)) for x in rows]
+    n = analysis_db_with_import.n_tasks
+    changed = (n + 3) // 4  # every fourth sample, in task order
+    assert (r["model"], r["quant"], r["n_parallel"], r["n_pairs"]) == ("tinycoder-1b", "Q4_K_M", 4, n)
+    assert (r["identical"], r["verdict_flips"], r["runs"]) == (n - changed, 2, "run-greedy vs run-batched")
