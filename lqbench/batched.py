@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -100,7 +100,6 @@ class _Slot:
     gen_ms: float = 0.0
     gen_tokens: int = 0
     ttft_ms: float = 0.0
-    steps: list = field(default_factory=list)
 
     @property
     def prefilling(self) -> bool:
@@ -120,7 +119,10 @@ def sampler_chain(params: SamplingParams, n_vocab: int):
     import llama_cpp as ll
 
     chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
-    add = lambda s: ll.llama_sampler_chain_add(chain, s)  # noqa: E731 - four words shorter each time
+
+    def add(sampler) -> None:
+        ll.llama_sampler_chain_add(chain, sampler)
+
     add(ll.llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N, params.repeat_penalty, 0.0, 0.0))
     if params.temperature == 0:
         add(ll.llama_sampler_init_greedy())
@@ -181,8 +183,8 @@ class BatchedGenerator:
         """Put this step's tokens in the batch: every generating sequence's next token, then
         prompt tokens while there is room. Returns (slot, batch index of its logits or None, prefill)."""
         n, plan = 0, []
-        # In sequence order: llama.cpp splits a batch whose sequences come out of order into more
-        # work (measured here: 4 generating sequences as 1,2,3,0 took 73 ms a step, as 0,1,2,3 53 ms).
+        # In sequence order: llama.cpp takes longer over a batch whose sequences come out of order
+        # (measured here: 4 generating sequences as 1,2,3,0 took 73 ms a step, as 0,1,2,3 53 ms).
         slots = sorted(slots, key=lambda s: s.seq)
         prefilling = [s for s in slots if s.prefilling]
         generating = [s for s in slots if not s.prefilling]
@@ -251,8 +253,15 @@ class BatchedGenerator:
                 plan = self._fill(list(slots.values()))
                 t0 = time.perf_counter()
                 status = ll.llama_decode(self.ctx, self._batch)
-                if status != 0:
-                    raise RuntimeError(f"llama_decode returned {status} for a batch of {self._batch.n_tokens} tokens")
+                if status != 0:  # the step's samples fail (each a generation error), the shard goes on
+                    error = RuntimeError(f"llama_decode returned {status} for a batch of {self._batch.n_tokens} "
+                                         f"tokens of {len(slots)} sequences")
+                    for slot in list(slots.values()):
+                        del slots[slot.seq]
+                        free.append(slot.seq)
+                        self._end(slot, "length")  # frees its sampler
+                        yield slot.request, error
+                    continue
                 step_ms = (time.perf_counter() - t0) * 1e3
                 now = time.perf_counter()
                 for slot, index, prefill in plan:

@@ -201,3 +201,21 @@ def test_a_crash_in_a_batched_step_is_an_engine_failure(demo_gguf, tasks, monkey
             list(engine.generate_many(requests))
         assert failure.value.what == "crashed" and "SIGSEGV" in failure.value.reason
         assert engine.pid is None
+
+
+def test_a_failed_decode_fails_the_samples_in_it_and_the_rest_go_on(gen, tasks, monkeypatch):
+    import llama_cpp
+
+    real, calls = llama_cpp.llama_decode, []
+
+    def decode_refusing_the_first_batch(ctx, batch):  # as llama.cpp does when no KV slot is free (status 1)
+        calls.append(batch.n_tokens)
+        return 1 if len(calls) == 1 else real(ctx, batch)
+
+    monkeypatch.setattr(llama_cpp, "llama_decode", decode_refusing_the_first_batch)
+    requests = [Request(i, t.prompt, SamplingParams(max_tokens=4), []) for i, t in enumerate(tasks[:3])]
+    with BatchedGenerator(gen, 2) as batched:
+        results = {r.key: c for r, c in batched.run(requests)}
+    assert isinstance(results[0], RuntimeError) and isinstance(results[1], RuntimeError)
+    assert "llama_decode returned 1" in str(results[0]) and "2 sequences" in str(results[0])
+    assert isinstance(results[2], Completion) and results[2].sampled_tokens == 4
