@@ -21,12 +21,15 @@ from lqbench.store import ResultStore
 LQBENCH = [sys.executable, "-m", "lqbench.cli"]
 
 
-def _seed_db(path: Path) -> str:
-    """A results file with one earlier run in it; returns its content hash."""
+def _seed_db(path: Path, node: dict | None = None) -> str:
+    """A results file with one earlier run in it (its sample made on `node`, a nodes row, when given);
+    returns its content hash. Tests of commands that must leave earlier results as they were use it."""
     store = ResultStore(path)
     store.begin_run("earlier", {"name": "earlier"}, "earlier")
+    if node:
+        store.upsert_nodes([node])
     store.write_batch([SampleRecord(
-        run_id="earlier", node_id="n", model_id="m", suite="s", task_id="t", sample_idx=0, replica="", seed=0,
+        run_id="earlier", node_id=node["node_id"] if node else "n", model_id="m", suite="s", task_id="t", sample_idx=0, replica="", seed=0,
         completion="", status="pass", passed=True, error=None, prompt_tokens=1, gen_tokens=1, prompt_ms=1.0,
         gen_ms=1.0, ttft_ms=1.0, wall_ms=1.0, score_ms=1.0, peak_rss_mb=1.0, created_at=utc_now(), shard_id="x",
         suite_version="v", temperature=0.0, finish_reason="stop", n_threads=1)])

@@ -272,18 +272,10 @@ def test_chat_model_without_template_fails_before_ray_with_one_line(tmp_path):
     import subprocess
     import sys
 
-    from lqbench.records import SampleRecord, utc_now
-    from lqbench.store import ResultStore
+    from tests.lqbench.test_cli_run import _seed_db
 
     db = tmp_path / "results.duckdb"
-    store = ResultStore(db)
-    store.begin_run("earlier", {"name": "earlier"}, "earlier")
-    store.write_batch([SampleRecord(
-        run_id="earlier", node_id="n", model_id="m", suite="s", task_id="t", sample_idx=0, replica="", seed=0,
-        completion="", status="pass", passed=True, error=None, prompt_tokens=1, gen_tokens=1, prompt_ms=1.0,
-        gen_ms=1.0, ttft_ms=1.0, wall_ms=1.0, score_ms=1.0, peak_rss_mb=1.0, created_at=utc_now(), shard_id="x",
-        suite_version="v", temperature=0.0, finish_reason="stop", n_threads=1)])
-    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    before = _seed_db(db)
     plan = tmp_path / "chat.toml"
     plan.write_text('[[models]]\nspec = "demo:gemma-3-270m"\nquants = ["q4_k_m"]\nprompt_style = "chat"\n')
     script = ("import sys\nfrom lqbench.cli import main\n"

@@ -12,23 +12,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lqbench.records import SampleRecord, utc_now
-from lqbench.store import ResultStore
+from tests.lqbench.test_cli_run import _seed_db
 
 LQBENCH = [sys.executable, "-m", "lqbench.cli", "speed"]
 TINY = ["-r", "2", "-p", "32", "-n", "8", "-t", "1", "--no-bandwidth", "--no-median"]
 
 
 def _seed(path: Path) -> None:
-    store = ResultStore(path)
-    store.begin_run("earlier", {"name": "earlier"}, "earlier")
-    store.upsert_nodes([{"node_id": "n-earlier", "hostname": "elsewhere", "mem_bandwidth_gbs": 12.5}])
-    store.write_batch([SampleRecord(
-        run_id="earlier", node_id="n-earlier", model_id="m", suite="s", task_id="t", sample_idx=0, replica="",
-        seed=0, completion="", status="pass", passed=True, error=None, prompt_tokens=1, gen_tokens=1,
-        prompt_ms=1.0, gen_ms=1.0, ttft_ms=1.0, wall_ms=1.0, score_ms=1.0, peak_rss_mb=1.0, created_at=utc_now(),
-        shard_id="x", suite_version="v", temperature=0.0, finish_reason="stop", n_threads=1)])
-    store.finish_run("earlier", "finished")
+    _seed_db(path, node={"node_id": "n-earlier", "hostname": "elsewhere", "mem_bandwidth_gbs": 12.5})
 
 
 def _table(con, sql):
