@@ -40,7 +40,7 @@ class RunSummary:
     # One line per model file x node whose engine crashed or hung; `excluded` counts the pairs given up on.
     engine_failures: list[str] = field(default_factory=list)
     excluded: int = 0
-    rows: list[tuple] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)  # summary_rows: one per model file (and prompt style)
     stop_signal: int | None = None  # the signal that interrupted the run, if one did
 
 
@@ -380,8 +380,7 @@ SELECT m.name, m.quant || CASE WHEN coalesce(d.prompt_style, 'completion') = 'co
        coalesce(d.samples, 0) AS samples, d.pass_at_1,
        coalesce(p.tg_ts, d.sample_tg_ts) AS tg_ts, CASE WHEN p.tg_ts IS NOT NULL THEN p.tg_sd END AS tg_sd,
        CASE WHEN p.tg_ts IS NOT NULL THEN p.tg_test WHEN d.sample_tg_ts IS NOT NULL THEN 'samples' END AS tg_source,
-       p.pp_ts, p.pp_test, d.n_parallel, d.peak_rss_mb, m.file_bytes / 2^20 AS file_mb, m.bits_per_weight AS bpw,
-       x.ppl, x.kld
+       p.pp_ts, p.pp_test, d.n_parallel, d.peak_rss_mb, m.bits_per_weight AS bpw, x.ppl, x.kld
 FROM models m
 LEFT JOIN made d USING (model_id) LEFT JOIN probe p USING (model_id) LEFT JOIN ppl x USING (model_id)
 WHERE d.model_id IS NOT NULL OR p.model_id IS NOT NULL OR x.model_id IS NOT NULL
@@ -398,13 +397,15 @@ def _has_unrun(store: ResultStore, run_id: str) -> bool:
                            "AND error LIKE 'engine failed on every node%'", [run_id]).fetchone()[0] > 0
 
 
-def summary_rows(db: Path, run_id: str) -> list[tuple]:
+def summary_rows(db: Path, run_id: str) -> list[dict]:
     from lqbench.store import connect_read_only
 
     if not Path(db).exists():
         return []
     with connect_read_only(db) as con:
-        return con.execute(SUMMARY_SQL, {"run": run_id}).fetchall()
+        cur = con.execute(SUMMARY_SQL, {"run": run_id})
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
 def print_summary(summary: RunSummary, db: Path, console) -> None:
@@ -414,31 +415,32 @@ def print_summary(summary: RunSummary, db: Path, console) -> None:
     table = Table(title=f"run {summary.run_id}: {summary.status}, {summary.samples_written} new samples "
                         f"in {summary.seconds:.0f} s", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
     rows = summary.rows
-    probed = any(r[7] is not None for r in rows)  # a pp test: the probe ran
-    measured_ppl = any(r[13] is not None for r in rows)
+    probed = any(r["pp_ts"] is not None for r in rows)  # a pp test: the probe ran
+    measured_ppl = any(r["ppl"] is not None for r in rows)
     columns = ["model", "quant", "n", "pass@1", "tg t/s", *(["pp t/s"] if probed else []), "seqs",
                "RSS MB", "bpw", *(["PPL", "KLD"] if measured_ppl else [])]
     for col in columns:
         table.add_column(col, justify="left" if col in ("model", "quant") else "right",
                          overflow="fold" if col == "model" else "ellipsis")  # wrap names, never cut them
-    sources = set()
-    for (name, quant, n, p1, tg, tg_sd, tg_source, pp, pp_test, n_par, rss, mb, bpw, ppl, kld) in rows:
-        sources.add(tg_source)
-        cells = [name, quant, str(n), f"{p1:.3f}" if p1 is not None else "-",
+    for r in rows:
+        tg, tg_sd, p1 = r["tg_ts"], r["tg_sd"], r["pass_at_1"]
+        cells = [r["name"], r["quant"], str(r["samples"]), f"{p1:.3f}" if p1 is not None else "-",
                  "-" if tg is None else f"{tg:.1f}" + (f"±{tg_sd:.1f}" if tg_sd is not None else "")]
         if probed:
-            cells.append(f"{pp:.0f}" if pp is not None else "-")
-        cells += [str(n_par or "-"), f"{rss or 0:.0f}", f"{bpw:.2f}" if bpw else "-"]
+            cells.append(f"{r['pp_ts']:.0f}" if r["pp_ts"] is not None else "-")
+        cells += [str(r["n_parallel"] or "-"), f"{r['peak_rss_mb'] or 0:.0f}", f"{r['bpw']:.2f}" if r["bpw"] else "-"]
         if measured_ppl:
-            cells += [f"{ppl:.2f}" if ppl is not None else "-", f"{kld:.3f}" if kld is not None else "-"]
+            cells += [f"{r['ppl']:.2f}" if r["ppl"] is not None else "-",
+                      f"{r['kld']:.3f}" if r["kld"] is not None else "-"]
         table.add_row(*cells)
     console.print(table)
     if rows:
         legend = []
         if probed:
-            tests = sorted({r[6] for r in rows if r[6] not in (None, "samples")} | {r[8] for r in rows if r[8]})
+            tests = sorted({r["tg_source"] for r in rows if r["tg_source"] not in (None, "samples")}
+                           | {r["pp_test"] for r in rows if r["pp_test"]})
             legend.append(f"tg, pp: the speed probe ({', '.join(tests)}), t/s mean ± sd over its repetitions")
-        if "samples" in sources:
+        if any(r["tg_source"] == "samples" for r in rows):
             legend.append("tg without a probe: samples decoded one at a time")
         legend.append("n: samples; seqs: samples decoded together")
         if measured_ppl:
