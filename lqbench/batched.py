@@ -95,7 +95,6 @@ class _Slot:
     t_start: float
     n_fed: int = 0  # prompt tokens already in this sequence's KV cells
     next_token: int | None = None  # sampled, to be fed in the next step
-    pos: int = 0  # position of the next token to feed
     prompt_ms: float = 0.0
     gen_ms: float = 0.0
     gen_tokens: int = 0
@@ -190,10 +189,9 @@ class BatchedGenerator:
         generating = [s for s in slots if not s.prefilling]
         if prefilling and not self.mixed:
             generating = []  # new prompts first, in batches of their own
-        for s in generating:
-            self._add(n, s.next_token, s.pos, s.seq, True)
+        for s in generating:  # its next token goes after its prompt and the tokens it already fed back
+            self._add(n, s.next_token, len(s.prompt) + s.gen_tokens, s.seq, True)
             plan.append((s, n, False))
-            s.pos += 1
             n += 1
         for s in prefilling:
             take = min(len(s.prompt) - s.n_fed, self.n_batch - n)
@@ -204,7 +202,6 @@ class BatchedGenerator:
                 self._add(n, s.prompt[s.n_fed + j], s.n_fed + j, s.seq, last)
                 n += 1
             s.n_fed += take
-            s.pos = s.n_fed
             plan.append((s, n - 1 if not s.prefilling else None, True))
         self._batch.n_tokens = n
         return plan
