@@ -125,11 +125,10 @@ class _Engine:
             self.generator = None
 
     def op_load(self, model_path, config, n_threads, n_ctx, n_batch=512, n_parallel=1):
-        from lqbench.engine import EngineConfig, capture_llama_log, parse_buffer_types
-        from lqbench.generation import LlamaGenerator
-
         """`n_parallel`: sequences decoded together (lqbench.batched); 0 = choose ("auto")."""
         from lqbench import batched
+        from lqbench.engine import EngineConfig, capture_llama_log, parse_buffer_types
+        from lqbench.generation import LlamaGenerator
 
         self._unload()
         self.config = EngineConfig.from_dict(config)
