@@ -194,6 +194,9 @@ def test_resume_after_head_crash_computes_nothing_twice(ray_cluster, tmp_path):
         '[[models]]\nspec = "demo:gemma-3-270m"\nquants = ["q4_k_m"]\n'
         '[[suites]]\nname = "lqbench-lua"\nlimit = 6\n'
         '[sampling]\ntemperature = 0.0\nmax_tokens = 32\n'
+        # one sample at a time: batched, a shard's samples land together and the whole run can finish
+        # between the poll that sees 2 samples and the kill (seen once), so nothing would be left to resume
+        '[inference]\nparallel = 1\n'
     )
     token = os.environ["RAY_AUTH_TOKEN"]
     proc = subprocess.Popen([sys.executable, "-m", "lqbench.cli", "run", str(plan_file), "--address",
